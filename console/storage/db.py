@@ -1,0 +1,181 @@
+"""Opening a workspace file: checks, pragmas, migrations, and the per-thread connection rule.
+
+A :class:`Workspace` owns one SQLite connection and must be used from the thread that opened it
+(SQLite's own rule). Background work opens a second ``Workspace`` on the same path; WAL mode lets it
+write while the GUI thread reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import sqlite_utils
+
+from console.errors import NewerSchemaError, NotAWorkspaceError, StorageError
+from console.storage.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["SCHEMA_VERSION", "Workspace", "default_workspace_path"]
+
+APP_NAME = "agent-console"
+
+
+def default_workspace_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "workspace.sqlite"
+
+
+def default_demo_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "demo.sqlite"
+
+
+class Workspace:
+    """One open workspace file.
+
+    Attributes:
+        path: the file.
+        db: the sqlite-utils ``Database`` (its ``conn`` is the raw connection).
+    """
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise StorageError(f"no workspace at {self.path}")
+        if self.path.exists() and self.path.is_dir():
+            raise NotAWorkspaceError(f"{self.path} is a folder, not a workspace file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open {self.path}: {exc}") from exc
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._thread = threading.get_ident()
+        self._depth = 0
+        try:
+            self._check_and_migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise NotAWorkspaceError(
+                f"{self.path} is not an Agent Console workspace ({exc})"
+            ) from exc
+        except StorageError:
+            conn.close()
+            raise
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _check_and_migrate(self) -> None:
+        conn = self.conn
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            if tables:
+                raise NotAWorkspaceError(
+                    f"{self.path} is an SQLite file but not an Agent Console workspace"
+                )
+            version = 0
+        if version > SCHEMA_VERSION:
+            raise NewerSchemaError(
+                f"{self.path} has schema version {version}, newer than this Agent Console "
+                f"understands ({SCHEMA_VERSION}); update Agent Console to open it"
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=268435456")
+        while version < SCHEMA_VERSION:
+            migrate = MIGRATIONS[version]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                migrate(conn)
+                if conn.in_transaction:
+                    conn.execute(f"PRAGMA user_version={version + 1}")
+                    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    conn.execute("COMMIT")
+                else:  # executescript committed on its own
+                    conn.execute(f"PRAGMA user_version={version + 1}")
+                    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            version += 1
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions and queries ------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        cols = [c[0] for c in cur.description or ()]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        cur = self.conn.execute(sql, params)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        cols = [c[0] for c in cur.description or ()]
+        return dict(zip(cols, row, strict=True))
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # -- small key/value settings ------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        value = self.scalar("SELECT value FROM settings WHERE key = ?", (key,))
+        return default if value is None else json.loads(value)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )

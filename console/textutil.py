@@ -1,0 +1,46 @@
+"""Text helpers shared by importers, triage and the composer: normalisation and fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_for_duplicates(text: str) -> str:
+    """Lower-case text without @mentions, links, punctuation and extra spacing.
+
+    Two posts are duplicates when these strings are equal: "@Brand my order #123 is LATE!!! http://t.co/x"
+    and "my order 123 is late" normalise alike.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = text.casefold()
+    text = _NON_WORD.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def fingerprint(normalized: str) -> int | None:
+    """A signed 63-bit fingerprint of a normalised text (None for an empty one)."""
+    if not normalized:
+        return None
+    digest = hashlib.blake2b(normalized.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def snippet(text: str, limit: int = 160) -> str:
+    flat = _SPACE.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def clean_text(raw: bytes | str) -> str:
+    """Text from any bytes: invalid UTF-8 is replaced (U+FFFD), never dropped; NULs removed."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    return raw.replace("\x00", "")

@@ -1,0 +1,1 @@
+"""Channel adapters: one per channel kind, all behind :class:`services.channels.base.ChannelAdapter`."""

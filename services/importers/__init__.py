@@ -1,0 +1,152 @@
+"""Importers: read an export file and hand its messages to the workspace's ingest.
+
+Each format is a parser that yields :class:`~console.domain.IncomingMessage` records or
+:class:`ParseProblem` entries (a bad row, by line number); :func:`run_import` feeds the records to
+:class:`~console.storage.ingest.Ingestor` in batches, collects the problems and reports progress.
+Importing the same file twice adds nothing: ingest skips messages it already has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from console.domain import IncomingMessage
+from console.errors import ImportFormatError
+from console.storage.db import Workspace
+from console.storage.ingest import AfterBatch, Ingestor, IngestReport
+
+FORMATS = ("twcs", "mbox", "eml", "jsonl")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseProblem:
+    """A record that could not be read; ``line`` is 1-based in the source file."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class Parser(Protocol):
+    def estimate(self, path: Path) -> int | None:
+        """How many records the file holds, if cheap to tell (for a progress bar)."""
+
+    def parse(self, path: Path) -> Iterable[IncomingMessage | ParseProblem]: ...
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    path: str
+    format: str
+    read: int = 0
+    added: int = 0
+    skipped: int = 0
+    problems: list[ParseProblem] = field(default_factory=list)
+    report: IngestReport | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.path,
+            "format": self.format,
+            "read": self.read,
+            "added": self.added,
+            "skipped": self.skipped,
+            "errors": [{"line": p.line, "message": p.message} for p in self.problems],
+        }
+
+
+Progress = Callable[[int, int | None], None]
+
+
+def guess_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".eml":
+        return "eml"
+    if suffix in (".mbox", ".mbx"):
+        return "mbox"
+    if path.is_dir():
+        return "eml"
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc}") from exc
+    if head.startswith(b"From "):
+        return "mbox"
+    if head.lstrip().startswith(b"{"):
+        return "jsonl"
+    first_line = head.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+    if first_line.startswith("tweet_id,") or "in_response_to_tweet_id" in first_line:
+        return "twcs"
+    if b"\nMessage-ID:" in head or head.startswith((b"Return-Path:", b"Received:", b"From:")):
+        return "eml"
+    raise ImportFormatError(
+        f"cannot tell the format of {path}; pass --format twcs, mbox, eml or jsonl"
+    )
+
+
+def parser_for(fmt: str, *, account: str | None = None) -> Parser:
+    if fmt == "twcs":
+        from services.importers.twcs import TwcsParser
+
+        return TwcsParser()
+    if fmt == "jsonl":
+        from services.importers.jsonl import JsonlParser
+
+        return JsonlParser()
+    if fmt in ("mbox", "eml"):
+        from services.importers.email import EmailParser
+
+        return EmailParser(fmt, account=account)
+    raise ImportFormatError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def run_import(
+    ws: Workspace,
+    path: Path,
+    fmt: str | None = None,
+    *,
+    account: str | None = None,
+    progress: Progress | None = None,
+    after_batch: AfterBatch | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ImportSummary:
+    """Import one file into ``ws``. Bad records are reported, the rest imported."""
+    path = Path(path)
+    if not path.exists():
+        raise ImportFormatError(f"no such file: {path}")
+    fmt = fmt or guess_format(path)
+    parser = parser_for(fmt, account=account)
+    total = parser.estimate(path)
+    summary = ImportSummary(str(path), fmt)
+    done = 0
+
+    def records() -> Iterator[IncomingMessage]:
+        for item in parser.parse(path):
+            if cancelled is not None and cancelled():
+                return
+            if isinstance(item, ParseProblem):
+                summary.problems.append(item)
+                continue
+            summary.read += 1
+            yield item
+
+    def on_batch(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
+    ingestor = Ingestor(ws, after_batch=after_batch)
+    report = ingestor.ingest(records(), progress=on_batch)
+    summary.added = report.added
+    summary.skipped = report.skipped
+    summary.report = report
+    return summary
