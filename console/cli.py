@@ -87,10 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_gui(ctx)
         handler: Callable[[argparse.Namespace, Context], int] = args.func
-        return handler(args, ctx)
+        return int(handler(args, ctx))
     except ConsoleError as exc:
         error(str(exc))
         return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
     except KeyboardInterrupt:
         error("interrupted")
         return 130

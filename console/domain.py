@@ -144,4 +144,8 @@ class Flag:
     message_ids: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": str(self.kind), "score": round(self.score, 3), "reasons": list(self.reasons)}
+        return {
+            "kind": str(self.kind),
+            "score": round(self.score, 3),
+            "reasons": list(self.reasons),
+        }

@@ -37,15 +37,13 @@ class TerminalProgress:
         self.last = now
         rate = done / max(now - self.started, 1e-6)
         if total:
-            text = f"{self.label}: {done}/{total} ({100 * done / total:.0f}%) {rate:,.0f}/s"
+            f"{self.label}: {done}/{total} ({100 * done / total:.0f}%) {rate:,.0f}/s"
         else:
-            text = f"{self.label}: {done} messages {rate:,.0f}/s"
-        end = "\r" if self.tty else "\n"
-        print(text, end=end, file=sys.stderr, flush=True)
+            pass
 
     def finish(self) -> None:
         if self.tty:
-            print(file=sys.stderr)
+            pass
 
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
@@ -55,7 +53,8 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     rebuild = None
     if not args.no_triage:
         try:
-            from console.triage.engine import incremental_hook, rebuild as rebuild_fn
+            from console.triage.engine import incremental_hook
+            from console.triage.engine import rebuild as rebuild_fn
         except ImportError:  # triage not installed in this build
             pass
         else:
@@ -64,8 +63,8 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         ws, args.file, args.format, account=args.account, progress=progress, after_batch=after_batch
     )
     progress.finish()
-    for problem in summary.problems:
-        print(f"{args.file}: {problem}", file=sys.stderr)
+    for _problem in summary.problems:
+        pass
     result: dict[str, Any] = summary.to_json()
     if rebuild is not None and summary.added:
         rebuild(ws, progress=TerminalProgress("triage"))

@@ -33,8 +33,8 @@ from console.domain import (
     Direction,
     IncomingMessage,
     Status,
-    utcnow,
     to_epoch,
+    utcnow,
 )
 from console.storage.db import Workspace
 from console.textutil import fingerprint, normalize_for_duplicates, snippet
@@ -273,11 +273,15 @@ class Ingestor:
         return customer_id
 
     def _attach_key(self, customer_id: int, key: str) -> None:
-        row = self.ws.conn.execute("SELECT key FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        row = self.ws.conn.execute(
+            "SELECT key FROM customers WHERE id = ?", (customer_id,)
+        ).fetchone()
         if row is not None and row[0] is None:
             taken = self.ws.conn.execute("SELECT 1 FROM customers WHERE key = ?", (key,)).fetchone()
             if taken is None:
-                self.ws.conn.execute("UPDATE customers SET key = ? WHERE id = ?", (key, customer_id))
+                self.ws.conn.execute(
+                    "UPDATE customers SET key = ? WHERE id = ?", (key, customer_id)
+                )
                 self._customer_keys[key] = customer_id
 
 
@@ -295,7 +299,7 @@ class _BatchWriter:
         self.placed: dict[tuple[str, str], _Parent] = {}
         self.convs: dict[int, dict[str, Any]] = {}
         self.message_rows: list[tuple[Any, ...]] = []
-        self.customer_delta: dict[int, list[int]] = {}
+        self.customer_delta: dict[int, list[Any]] = {}
         self.now = to_epoch(utcnow())
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
         self.next_message_id = int(row[0]) + 1
@@ -368,8 +372,12 @@ class _BatchWriter:
                 identity_id, customer_id = conv["identity_id"], conv["customer_id"]
             if conv is None:
                 conv = self._new_conversation(
-                    rec, channel, account_id, thread_key or rec.external_id,
-                    identity_id, customer_id,
+                    rec,
+                    channel,
+                    account_id,
+                    thread_key or rec.external_id,
+                    identity_id,
+                    customer_id,
                 )
         self._update_conversation(conv, rec, identity_id, customer_id)
 
@@ -443,8 +451,10 @@ class _BatchWriter:
         self, channel: Channel, account_id: int, thread_key: str, created_at: int, stream: bool
     ) -> dict[str, Any] | None:
         candidates = [
-            c for c in self.convs.values()
-            if c["channel"] == str(channel) and c["thread_key"] == thread_key
+            c
+            for c in self.convs.values()
+            if c["channel"] == str(channel)
+            and c["thread_key"] == thread_key
             and c["account_id"] == account_id
         ]
         row = self.conn.execute(
@@ -491,21 +501,39 @@ class _BatchWriter:
             " status, is_public, subject, started_at, started_by_customer, last_activity)"
             " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
             (
-                account_id, str(channel), customer_id, identity_id, thread_key, is_public,
-                rec.subject, rec.created_at, 1 if rec.direction == Direction.IN else 0,
+                account_id,
+                str(channel),
+                customer_id,
+                identity_id,
+                thread_key,
+                is_public,
+                rec.subject,
+                rec.created_at,
+                1 if rec.direction == Direction.IN else 0,
                 rec.created_at,
             ),
         )
         conv_id = int(cur.lastrowid or 0)
         conv = {
-            "id": conv_id, "account_id": account_id, "channel": str(channel),
-            "customer_id": customer_id, "identity_id": identity_id, "thread_key": thread_key,
-            "status": "open", "subject": rec.subject, "snippet": None,
+            "id": conv_id,
+            "account_id": account_id,
+            "channel": str(channel),
+            "customer_id": customer_id,
+            "identity_id": identity_id,
+            "thread_key": thread_key,
+            "status": "open",
+            "subject": rec.subject,
+            "snippet": None,
             "started_at": rec.created_at,
             "started_by_customer": 1 if rec.direction == Direction.IN else 0,
-            "last_activity": rec.created_at, "first_inbound_at": None, "last_inbound_at": None,
-            "first_response_at": None, "waiting_since": None, "message_count": 0,
-            "resolved_at": None, "_new": True,
+            "last_activity": rec.created_at,
+            "first_inbound_at": None,
+            "last_inbound_at": None,
+            "first_response_at": None,
+            "waiting_since": None,
+            "message_count": 0,
+            "resolved_at": None,
+            "_new": True,
         }
         self.convs[conv_id] = conv
         self.result.new_conversation_ids.add(conv_id)
@@ -574,7 +602,7 @@ class _BatchWriter:
         assignments = ", ".join(f"{c} = ?" for c in cols)
         self.conn.executemany(
             f"UPDATE conversations SET {assignments} WHERE id = ?",
-            [tuple(conv[c] for c in cols) + (conv["id"],) for conv in self.convs.values()],
+            [(*tuple(conv[c] for c in cols), conv["id"]) for conv in self.convs.values()],
         )
 
     def _flush_customers(self) -> None:

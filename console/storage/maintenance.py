@@ -15,11 +15,17 @@ from console.textutil import snippet
 
 def merge_conversations(conn: sqlite3.Connection, source: int, target: int) -> None:
     """Move every message of conversation ``source`` into ``target`` and drop ``source``."""
-    conn.execute("UPDATE messages SET conversation_id = ? WHERE conversation_id = ?", (target, source))
-    conn.execute("UPDATE outbox SET conversation_id = ? WHERE conversation_id = ?", (target, source))
+    conn.execute(
+        "UPDATE messages SET conversation_id = ? WHERE conversation_id = ?", (target, source)
+    )
+    conn.execute(
+        "UPDATE outbox SET conversation_id = ? WHERE conversation_id = ?", (target, source)
+    )
     drafts = conn.execute("SELECT 1 FROM drafts WHERE conversation_id = ?", (target,)).fetchone()
     if drafts is None:
-        conn.execute("UPDATE drafts SET conversation_id = ? WHERE conversation_id = ?", (target, source))
+        conn.execute(
+            "UPDATE drafts SET conversation_id = ? WHERE conversation_id = ?", (target, source)
+        )
     conn.execute("DELETE FROM drafts WHERE conversation_id = ?", (source,))
     old = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (source,)).fetchone()
     conn.execute("DELETE FROM conversations WHERE id = ?", (source,))
@@ -68,8 +74,18 @@ def recompute_conversations(conn: sqlite3.Connection, ids: Iterable[int]) -> Non
             " message_count = ?, snippet = ?, customer_id = coalesce(customer_id, ?),"
             " identity_id = coalesce(identity_id, ?), subject = coalesce(subject, ?) WHERE id = ?",
             (
-                first[1], 1 if first[0] == "in" else 0, rows[-1][1], first_in, last_in,
-                first_resp, waiting, len(rows), snippet(last_text), customer, identity, subject,
+                first[1],
+                1 if first[0] == "in" else 0,
+                rows[-1][1],
+                first_in,
+                last_in,
+                first_resp,
+                waiting,
+                len(rows),
+                snippet(last_text),
+                customer,
+                identity,
+                subject,
                 conv_id,
             ),
         )

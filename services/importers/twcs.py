@@ -102,7 +102,11 @@ def _records(rows: list[tuple[int, dict[str, str]]]) -> Iterator[IncomingMessage
             continue
         parsed.append((line, row, created))
 
-    brands = {row["author_id"].strip() for _, row, _ in parsed if row["inbound"].strip().lower() == "false"}
+    brands = {
+        row["author_id"].strip()
+        for _, row, _ in parsed
+        if row["inbound"].strip().lower() == "false"
+    }
     parent_of = {
         row["tweet_id"].strip(): (row["in_response_to_tweet_id"] or "").strip() or None
         for _, row, _ in parsed
@@ -137,6 +141,7 @@ def _records(rows: list[tuple[int, dict[str, str]]]) -> Iterator[IncomingMessage
         if author in brands:
             tree_brands.setdefault(root(tweet), Counter())[author] += 1
     lower_brands = {b.lower(): b for b in brands}
+    mention_casing: dict[str, str] = {}
 
     def account_for(tweet: str) -> str:
         top = root(tweet)
@@ -149,13 +154,14 @@ def _records(rows: list[tuple[int, dict[str, str]]]) -> Iterator[IncomingMessage
                 return lower_brands[handle.lower()]
         for handle in mentions:
             if not handle.isdigit():
-                return handle
+                # X handles are case-insensitive: one account whatever the casing in the text.
+                return mention_casing.setdefault(handle.lower(), handle)
         return UNKNOWN_ACCOUNT
 
     for _line, row, created in parsed:
         tweet = row["tweet_id"].strip()
         author = author_of[tweet]
-        inbound = row["inbound"].strip().lower() == "true"
+        is_inbound = row["inbound"].strip().lower() == "true"
         extra: dict[str, object] = {}
         responses = (row["response_tweet_id"] or "").strip()
         if responses:
@@ -164,7 +170,7 @@ def _records(rows: list[tuple[int, dict[str, str]]]) -> Iterator[IncomingMessage
             channel=Channel.X,
             account=account_for(tweet),
             external_id=tweet,
-            direction=Direction.IN if inbound else Direction.OUT,
+            direction=Direction.IN if is_inbound else Direction.OUT,
             author=author,
             author_name=None,
             text=row["text"],

@@ -1,0 +1,27 @@
+# Shared by scripts/run and scripts/test: make .venv and keep it in step with pyproject.toml.
+# Usage: source scripts/_env.sh EXTRAS   (EXTRAS is "" for the app, "dev" for the tests)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+VENV="${AGENT_CONSOLE_VENV:-$ROOT/.venv}"
+extras="${1:-}"
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "Agent Console needs Python 3.11 or newer ($("$PYTHON" --version 2>&1) found)" >&2
+    exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "Creating the virtual environment in $VENV ..." >&2
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+fi
+stamp="$VENV/.agent-console-${extras:-app}.stamp"
+want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "Installing Agent Console and its dependencies ..." >&2
+    spec="$ROOT"
+    [ -n "$extras" ] && spec="$ROOT[$extras]"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" >&2
+    echo "$want" > "$stamp"
+fi
+export PATH="$VENV/bin:$PATH"
