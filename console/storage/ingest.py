@@ -303,6 +303,25 @@ class _BatchWriter:
         self.now = to_epoch(utcnow())
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
         self.next_message_id = int(row[0]) + 1
+        self.known_parents = self._prefetch_parents()
+
+    def _prefetch_parents(self) -> dict[tuple[str, str], _Parent]:
+        """Parents already in the workspace, fetched in a few queries instead of one per reply."""
+        wanted: dict[str, list[str]] = {}
+        for rec in self.records:
+            if rec.in_reply_to and (str(rec.channel), rec.in_reply_to) not in self.by_ext:
+                wanted.setdefault(str(rec.channel), []).append(rec.in_reply_to)
+        found: dict[tuple[str, str], _Parent] = {}
+        for channel, ids in wanted.items():
+            for part in _slices(sorted(set(ids)), 500):
+                marks = ",".join("?" * len(part))
+                for ext, conv, direction, ident, cust in self.conn.execute(
+                    "SELECT external_id, conversation_id, direction, identity_id, customer_id"
+                    f" FROM messages WHERE channel = ? AND external_id IN ({marks})",
+                    (channel, *part),
+                ):
+                    found[(channel, ext)] = _Parent(int(conv), str(direction), ident, cust)
+        return found
 
     def run(self) -> None:
         for rec in sorted(self.records, key=lambda r: (r.created_at, r.external_id)):
@@ -429,14 +448,7 @@ class _BatchWriter:
         placed = self.placed.get(key)
         if placed is not None:
             return placed
-        row = self.conn.execute(
-            "SELECT conversation_id, direction, identity_id, customer_id FROM messages "
-            "WHERE channel = ? AND external_id = ?",
-            key,
-        ).fetchone()
-        if row is None:
-            return None
-        return _Parent(int(row[0]), str(row[1]), row[2], row[3])
+        return self.known_parents.get(key)
 
     @staticmethod
     def _thread_key(rec: IncomingMessage, channel: Channel) -> str | None:

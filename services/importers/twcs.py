@@ -34,8 +34,35 @@ _MENTION = re.compile(r"@(\w{1,30})")
 _MAX_FIELD = 1_000_000
 
 
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_TIME = re.compile(r"^\w{3} (\w{3}) (\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2}) (\d{4})$")
+
+
 def parse_twcs_time(value: str) -> int:
-    return int(datetime.strptime(value.strip(), "%a %b %d %H:%M:%S %z %Y").timestamp())
+    """``Tue Oct 31 22:10:47 +0000 2017`` as Unix seconds (a fast path for the usual shape)."""
+    value = value.strip()
+    match = _TIME.match(value)
+    if match is None or match.group(1) not in _MONTHS:
+        return int(datetime.strptime(value, "%a %b %d %H:%M:%S %z %Y").timestamp())
+    mon, day, hh, mm, ss, sign, oh, om, year = match.groups()
+    offset = (int(oh) * 3600 + int(om) * 60) * (1 if sign == "+" else -1)
+    days = _days_from_civil(int(year), _MONTHS[mon], int(day))
+    return days * 86400 + int(hh) * 3600 + int(mm) * 60 + int(ss) - offset
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 class TwcsParser:
