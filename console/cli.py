@@ -52,6 +52,12 @@ def error(message: str) -> None:
     print(f"agent-console: error: {message}", file=sys.stderr)
 
 
+def say(message: str, *, end: str = "\n") -> None:
+    """Human-readable progress or notes on stderr (stdout stays machine-readable JSON)."""
+    sys.stderr.write(message + end)
+    sys.stderr.flush()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-console",
@@ -83,9 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(db_path=Path(db_path), demo=args.demo)
     try:
         if args.command is None:
-            from console.app import run_gui
-
-            return run_gui(ctx)
+            # The GUI composition root is imported lazily so that headless commands never load Qt.
+            app = importlib.import_module("console.app")
+            return int(app.run_gui(ctx))
         handler: Callable[[argparse.Namespace, Context], int] = args.func
         return int(handler(args, ctx))
     except ConsoleError as exc:

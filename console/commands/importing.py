@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.cli import Context, emit_json
+from console.cli import Context, emit_json, say
 from services.importers import FORMATS, run_import
 
 
@@ -37,36 +37,34 @@ class TerminalProgress:
         self.last = now
         rate = done / max(now - self.started, 1e-6)
         if total:
-            f"{self.label}: {done}/{total} ({100 * done / total:.0f}%) {rate:,.0f}/s"
+            line = f"{self.label}: {done:,}/{total:,} ({100 * done / total:.0f}%) {rate:,.0f}/s"
         else:
-            pass
+            line = f"{self.label}: {done:,} {rate:,.0f}/s"
+        if self.tty:
+            say("\r" + line.ljust(78), end="")
+        else:
+            say(line)
 
     def finish(self) -> None:
         if self.tty:
-            pass
+            say("")
 
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     ws = ctx.workspace()
     progress = TerminalProgress(f"importing {args.file.name}")
-    after_batch = None
-    rebuild = None
-    if not args.no_triage:
-        try:
-            from console.triage.engine import incremental_hook
-            from console.triage.engine import rebuild as rebuild_fn
-        except ImportError:  # triage not installed in this build
-            pass
-        else:
-            after_batch, rebuild = incremental_hook(), rebuild_fn
-    summary = run_import(
-        ws, args.file, args.format, account=args.account, progress=progress, after_batch=after_batch
-    )
+    # A bulk import skips the per-batch triage hook and triages once at the end: only what it
+    # touched, or everything when it touched much of the workspace (console.triage.engine).
+    summary = run_import(ws, args.file, args.format, account=args.account, progress=progress)
     progress.finish()
-    for _problem in summary.problems:
-        pass
+    for problem in summary.problems:
+        say(f"{args.file.name}: {problem}")
     result: dict[str, Any] = summary.to_json()
-    if rebuild is not None and summary.added:
-        rebuild(ws, progress=TerminalProgress("triage"))
+    if not args.no_triage and summary.added and summary.report is not None:
+        from console.triage.engine import after_import
+
+        result["triage"] = after_import(
+            ws, summary.report, progress=TerminalProgress("triage")
+        ).to_json()
     emit_json(result)
     return 0

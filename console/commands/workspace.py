@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from console.cli import Context, emit_json
+from console.cli import Context, emit_json, say
 from console.domain import iso, to_epoch, utcnow
 from console.storage.customers import (
     customer_history,
@@ -76,10 +76,10 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
     started = time.perf_counter()
     rows = search_messages(ctx.workspace(), args.query, limit=args.limit)
-    time.perf_counter() - started
+    elapsed_ms = (time.perf_counter() - started) * 1000
     emit_json([_message_json(r) for r in rows])
     if args.verbose:
-        pass
+        say(f"{len(rows)} results in {elapsed_ms:.1f} ms")
 
     return 0
 

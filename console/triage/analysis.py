@@ -1,0 +1,104 @@
+"""Language and sentiment of message texts, in this process or spread over worker processes.
+
+:func:`analyse` is the pure step: detect the language of texts that have none, then score each
+text's sentiment in its language (or the customer's, for texts too short to tell). Long texts are
+cut: quoted lines of emails (``> ...``) are dropped and only the first :data:`MAX_CHARS`
+characters are read, so one long email costs about as much as a tweet.
+
+:class:`WorkerPool` runs :func:`analyse` in worker processes (``spawn``: safe beside Qt and
+threads) for full rebuilds of big workspaces; results come back in submission order. Each worker
+builds its own lingua detector and VADER analyser once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from console.triage.language import LanguageDetector, default_detector
+from console.triage.sentiment import DefaultSentiment, SentimentScorer
+
+#: Characters of a text that language detection and sentiment read.
+MAX_CHARS = 1000
+
+#: (message id, text, stored language, the customer's language)
+Row = tuple[int, str, str | None, str | None]
+#: (language, sentiment, message id)
+Result = tuple[str | None, float, int]
+Cache = dict[str, tuple[str | None, float]]
+
+
+def for_analysis(text: str) -> str:
+    """The part of a message worth reading: no quoted lines, at most :data:`MAX_CHARS`."""
+    if ">" in text:
+        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+    return text[:MAX_CHARS]
+
+
+def analyse(
+    rows: Sequence[Row],
+    detector: LanguageDetector,
+    scorer: SentimentScorer,
+    cache: Cache | None = None,
+) -> list[Result]:
+    """(language, sentiment, id) of each row. ``cache`` (text -> result) skips repeated texts."""
+    texts = {row[0]: for_analysis(row[1]) for row in rows}
+    unknown = [
+        row[0] for row in rows if row[2] is None and (cache is None or texts[row[0]] not in cache)
+    ]
+    detected = dict(zip(unknown, detector.detect([texts[i] for i in unknown]), strict=True))
+    out: list[Result] = []
+    for message_id, _, stored, customer_language in rows:
+        text = texts[message_id]
+        hit = cache.get(text) if cache is not None and stored is None else None
+        if hit is not None:
+            out.append((hit[0], hit[1], message_id))
+            continue
+        language = stored or detected.get(message_id)
+        sentiment = scorer.score(text, language or customer_language)
+        if cache is not None and stored is None and language is not None:
+            cache[text] = (language, sentiment)
+        out.append((language, sentiment, message_id))
+    return out
+
+
+_worker_cache: Cache = {}
+
+
+def _in_worker(rows: Sequence[Row], min_letters: int) -> list[Result]:
+    if len(_worker_cache) > 100_000:
+        _worker_cache.clear()
+    return analyse(rows, default_detector(min_letters), DefaultSentiment(), _worker_cache)
+
+
+class WorkerPool:
+    """Analyses chunks of rows in ``workers`` processes, results in order, a few chunks ahead."""
+
+    def __init__(self, workers: int, min_letters: int) -> None:
+        self.min_letters = min_letters
+        self.ahead = 2 * workers
+        self.executor = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def map(self, chunks: Iterable[Sequence[Row]]) -> Iterator[tuple[Sequence[Row], list[Result]]]:
+        pending: deque[tuple[Sequence[Row], Future[list[Result]]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, self.executor.submit(_in_worker, chunk, self.min_letters)))
+            if len(pending) >= self.ahead:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,280 @@
+"""Triage of a set of customers: their groups, flags, deadlines, masks and priorities.
+
+:func:`triage_customers` is the one pass every entry point of :mod:`console.triage.engine` runs
+(the ingest hook on the customers a batch touched, rebuilds on chunks of a thousand): it reads what
+the rules need for all the customers at once (a few indexed queries), applies the pure rules of
+:mod:`console.triage.rules`, and writes only what changed. :func:`refresh_priorities` moves the
+deadline part of priorities on without running the rules again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.domain import Flag, FlagKind, Status
+from console.storage import triage_repo as repo
+from console.triage import duplicates as dup
+from console.triage.context import TriageContext
+from console.triage.deadlines import deadline
+from console.triage.flagbits import FLAG_BITS, mask_of
+from console.triage.rules import (
+    Clocked,
+    GroupInfo,
+    Post,
+    Start,
+    breach_flag,
+    breached,
+    customer_priority_part,
+    duplicates_flag,
+    escalation,
+    high_reach_flag,
+    repeat_flag,
+    repeat_window,
+    urgency,
+)
+
+_BREACH = FLAG_BITS[FlagKind.BREACH]
+FlagRow = tuple[int, str, float, str, str, int]
+ConversationFigures = tuple[int | None, int, float, int]
+
+
+def clocked_conversation(ctx: TriageContext, conv: dict[str, Any]) -> Clocked:
+    """A conversation row with its deadline: open and waiting conversations only have one."""
+    channel, account_id = str(conv["channel"]), int(conv["account_id"])
+    target = ctx.target(account_id, channel)
+    hours = ctx.hours(account_id)
+    due: int | None = None
+    if conv["status"] == Status.OPEN and conv["waiting_since"] is not None:
+        due = deadline(int(conv["waiting_since"]), target, int(conv["paused_s"] or 0), hours)
+    return Clocked(
+        id=int(conv["id"]),
+        channel=channel,
+        status=str(conv["status"]),
+        waiting_since=conv["waiting_since"],
+        deadline_at=due,
+        target_s=target,
+        business_hours=hours is not None,
+    )
+
+
+def post_from_row(ctx: TriageContext, row: Sequence[Any]) -> Post:
+    """A :func:`console.storage.triage_repo.recent_post_rows` row as a rules record."""
+    mid, _cid, conv, channel, direction, created, text, sentiment, language, public, account = row
+    return Post(
+        id=int(mid),
+        conversation_id=int(conv),
+        channel=str(channel),
+        direction=str(direction),
+        created_at=int(created),
+        text=str(text),
+        sentiment=sentiment,
+        language=language,
+        is_public=bool(public),
+        target_s=ctx.target(int(account), str(channel)),
+    )
+
+
+@dataclass(slots=True)
+class _Facts:
+    """What the rules read, for every customer of one pass."""
+
+    customers: dict[int, dict[str, Any]]
+    identities: dict[int, list[tuple[str, str, int | None]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    conversations: dict[int, list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    posts: dict[int, list[Post]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _read(ctx: TriageContext, live: Sequence[int], customers: dict[int, dict[str, Any]]) -> _Facts:
+    facts = _Facts(customers)
+    for cid, channel, handle, followers in repo.identity_rows(ctx.ws, live):
+        facts.identities[cid].append((channel, handle, followers))
+    for conv in repo.conversation_rows(ctx.ws, live):
+        facts.conversations[int(conv["customer_id"])].append(conv)
+    for row in repo.recent_post_rows(ctx.ws, live, ctx.settings.escalation_window_s):
+        facts.posts[int(row[1])].append(post_from_row(ctx, row))
+    return facts
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """One customer's flags; repeat and breach wait for the message ids they cite."""
+
+    customer: dict[str, Any]
+    flags: list[Flag]
+    clocked: list[Clocked]
+    repeat: list[Start] | None
+    late: list[Clocked]
+
+
+def _judge(ctx: TriageContext, facts: _Facts, cid: int, groups: Sequence[GroupInfo]) -> _Verdict:
+    s, now = ctx.settings, ctx.now
+    customer = facts.customers[cid]
+    convs = facts.conversations[cid]
+    clocked = [clocked_conversation(ctx, c) for c in convs]
+    starts = [
+        Start(int(c["id"]), str(c["channel"]), int(c["started_at"]))
+        for c in convs
+        if c["started_by_customer"]
+    ]
+    found = escalation(facts.posts[cid], s, fallback_language=customer["language"], now=now)
+    candidates = (
+        found.to_flag() if found else None,
+        duplicates_flag(groups, s),
+        high_reach_flag(int(customer["reach"] or 0), facts.identities[cid], s),
+    )
+    flags = [f for f in candidates if f is not None]
+    late = [c for c in clocked if breached(c, now)]
+    return _Verdict(customer, flags, clocked, repeat_window(starts, s, now), late)
+
+
+def _complete(verdicts: Sequence[_Verdict], ctx: TriageContext) -> None:
+    """Add the repeat and breach flags, with the ids of the messages they cite."""
+    firsts = repo.first_message_ids(
+        ctx.ws, [st.conversation_id for v in verdicts if v.repeat for st in v.repeat]
+    )
+    waits = repo.waiting_message_ids(
+        ctx.ws, [(c.id, int(c.waiting_since or 0)) for v in verdicts for c in v.late]
+    )
+    for verdict in verdicts:
+        if verdict.repeat:
+            ids = [
+                firsts[st.conversation_id] for st in verdict.repeat if st.conversation_id in firsts
+            ]
+            verdict.flags.append(repeat_flag(verdict.repeat, ids))
+        late = breach_flag(verdict.clocked, ctx.now, waits)
+        if late is not None:
+            verdict.flags.append(late)
+
+
+def _flag_row(customer_id: int, flag: Flag, now: int) -> FlagRow:
+    return (
+        customer_id,
+        str(flag.kind),
+        round(flag.score, 3),
+        json.dumps(list(flag.reasons), ensure_ascii=False),
+        json.dumps(list(flag.message_ids)),
+        now,
+    )
+
+
+def _figures(
+    ctx: TriageContext, verdict: _Verdict
+) -> tuple[tuple[int, float, int], list[ConversationFigures]]:
+    """(customer mask, priority, id) and each conversation's (deadline, mask, priority, id)."""
+    s, now = ctx.settings, ctx.now
+    cid = int(verdict.customer["id"])
+    mask = mask_of(f.kind for f in verdict.flags)
+    scores = {str(f.kind): round(f.score, 3) for f in verdict.flags}
+    reach, tier = int(verdict.customer["reach"] or 0), int(verdict.customer["tier"] or 0)
+    part = customer_priority_part(scores, reach, tier, s)
+    most = 0.0
+    conversations: list[ConversationFigures] = []
+    for conv in verdict.clocked:
+        pressing = urgency(conv, now, s)
+        most = max(most, pressing)
+        conv_mask = (mask & ~_BREACH) | (_BREACH if breached(conv, now) else 0)
+        conversations.append((conv.deadline_at, conv_mask, round(part + pressing, 2), conv.id))
+    return (mask, round(part + most, 2), cid), conversations
+
+
+def _changed(facts: _Facts, figures: Sequence[ConversationFigures]) -> set[int]:
+    stored = {
+        int(c["id"]): (c["deadline_at"], int(c["flag_mask"]), float(c["priority"]))
+        for convs in facts.conversations.values()
+        for c in convs
+    }
+    return {row[3] for row in figures if stored.get(row[3]) != row[:3]}
+
+
+def flag_customers(
+    ctx: TriageContext, customer_ids: Sequence[int], groups: dict[int, list[GroupInfo]]
+) -> tuple[set[int], dict[str, int]]:
+    """Flags, deadlines, masks and priorities of these customers; returns (changed
+    conversation ids, flags written per kind). Merged customers lose everything."""
+    rows = {int(r["id"]): r for r in repo.customer_rows(ctx.ws, customer_ids)}
+    live = [cid for cid in customer_ids if cid in rows and rows[cid]["merged_into"] is None]
+    merged = [cid for cid in customer_ids if cid in rows and rows[cid]["merged_into"] is not None]
+    facts = _read(ctx, live, rows)
+    verdicts = [_judge(ctx, facts, cid, groups.get(cid, [])) for cid in live]
+    _complete(verdicts, ctx)
+    flag_rows: list[FlagRow] = []
+    customer_figures: list[tuple[int, float, int]] = [(0, 0.0, cid) for cid in merged]
+    conversation_figures: list[ConversationFigures] = []
+    counts: dict[str, int] = defaultdict(int)
+    for verdict in verdicts:
+        for flag in verdict.flags:
+            flag_rows.append(_flag_row(int(verdict.customer["id"]), flag, ctx.now))
+            counts[str(flag.kind)] += 1
+        customer, conversations = _figures(ctx, verdict)
+        customer_figures.append(customer)
+        conversation_figures.extend(conversations)
+    changed = _changed(facts, conversation_figures)
+    repo.replace_flags(ctx.ws, [*live, *merged], flag_rows)
+    repo.update_customer_figures(ctx.ws, customer_figures)
+    repo.update_conversation_figures(ctx.ws, conversation_figures)
+    return changed, dict(counts)
+
+
+def triage_customers(
+    ctx: TriageContext,
+    customer_ids: Sequence[int],
+    *,
+    new_message_ids: Iterable[int] | None = None,
+    recount_hashes: Iterable[int] | None = None,
+) -> tuple[set[int], dict[str, int]]:
+    """Groups, then flags and figures, of these customers.
+
+    ``new_message_ids``: posts just ingested, counted into their same-issue groups (the hook);
+    ``recount_hashes``: texts whose same-issue groups are counted again from scratch (retriage).
+    """
+    ws, s = ctx.ws, ctx.settings
+    posts = dup.fetch_posts(ws, customer_ids)
+    if new_message_ids is not None:
+        fresh = set(new_message_ids)
+        new_posts = [p for cposts in posts.values() for p in cposts if p.id in fresh]
+        dup.add_same_issue_posts(ws, new_posts, posts, s)
+    if recount_hashes is not None:
+        dup.recount_same_issue(ws, recount_hashes, s)
+    groups = dup.refresh_customer_groups(ws, posts, customer_ids, s)
+    return flag_customers(ctx, customer_ids, groups)
+
+
+def refresh_priorities(ctx: TriageContext, customer_ids: Sequence[int]) -> set[int]:
+    """Priorities from the stored flags and the deadlines, without running the rules again;
+    returns the conversations whose figures changed."""
+    ws, s, now = ctx.ws, ctx.settings, ctx.now
+    scores: dict[int, dict[str, float]] = defaultdict(dict)
+    for row in repo.flag_rows(ws, customer_ids):
+        scores[int(row["customer_id"])][str(row["kind"])] = float(row["score"])
+    convs: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for conv in repo.conversation_rows(ws, customer_ids):
+        convs[int(conv["customer_id"])].append(conv)
+    customer_figures = []
+    conversation_figures = []
+    changed = set()
+    for row in repo.customer_rows(ws, customer_ids):
+        cid = int(row["id"])
+        if row["merged_into"] is not None:
+            continue
+        part = customer_priority_part(scores[cid], int(row["reach"] or 0), int(row["tier"] or 0), s)
+        most = 0.0
+        for conv in convs[cid]:
+            clocked = clocked_conversation(ctx, conv)
+            pressing = urgency(clocked, now, s)
+            most = max(most, pressing)
+            figures = (clocked.deadline_at, int(conv["flag_mask"]), round(part + pressing, 2))
+            if figures != (conv["deadline_at"], int(conv["flag_mask"]), float(conv["priority"])):
+                changed.add(clocked.id)
+                conversation_figures.append((*figures, clocked.id))
+        customer_figures.append((int(row["flag_mask"]), round(part + most, 2), cid))
+    repo.update_customer_figures(ws, customer_figures)
+    repo.update_conversation_figures(ws, conversation_figures)
+    return changed

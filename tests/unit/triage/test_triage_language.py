@@ -1,0 +1,175 @@
+"""Offline language detection and sentiment."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from console.domain import Channel, Direction, IncomingMessage
+from console.storage import Workspace
+from console.storage.ingest import Ingestor
+from console.triage.engine import incremental_hook
+from console.triage.language import LinguaDetector, _lingua, prepare, stopword_hint
+from console.triage.lexicon import SUPPORTED_LANGUAGES, lexicon
+from console.triage.sentiment import DefaultSentiment, lexicon_score
+
+SAMPLES = {
+    "en": "My parcel was supposed to arrive on Monday but it is still not here",
+    "it": "Il mio pacco doveva arrivare lunedì ma non è ancora arrivato",
+    "fi": "Pakettini piti saapua maanantaina mutta se ei ole vieläkään täällä",
+    "es": "Mi paquete tenía que llegar el lunes pero todavía no ha llegado",
+    "de": "Mein Paket sollte am Montag ankommen, aber es ist immer noch nicht da",
+    "fr": "Mon colis devait arriver lundi mais il n'est toujours pas là",
+    "pt": "A minha encomenda devia chegar na segunda mas ainda não chegou",
+    "sv": "Mitt paket skulle komma på måndag men det har fortfarande inte kommit",
+}
+POSITIVE = {
+    "en": "Thank you so much, great service!",
+    "it": "Grazie mille, servizio ottimo e veloce",
+    "fi": "Kiitos paljon, loistavaa palvelua",
+    "es": "Muchas gracias, un servicio excelente",
+    "de": "Vielen Dank, toller und schneller Service",
+    "fr": "Merci beaucoup, service excellent et rapide",
+    "pt": "Muito obrigado, atendimento ótimo",
+    "sv": "Tack så mycket, toppen service",
+}
+NEGATIVE = {
+    "en": "Terrible service, this is a disgrace",
+    "it": "Servizio pessimo, una vergogna",
+    "fi": "Surkea palvelu, tämä on naurettavaa",
+    "es": "Servicio pésimo, es una vergüenza",
+    "de": "Schrecklicher Service, eine Frechheit",
+    "fr": "Service nul, c'est scandaleux",
+    "pt": "Atendimento péssimo, que vergonha",
+    "sv": "Värdelös service, helt oacceptabelt",
+}
+
+
+def test_each_supported_language_is_detected() -> None:
+    found = LinguaDetector().detect(list(SAMPLES.values()))
+    assert found == list(SAMPLES)
+
+
+def test_short_and_foreign_script_texts_have_no_language() -> None:
+    assert LinguaDetector().detect(
+        ["ok thx", "@brand 👍", "アマゾンから日本語のおかしいメールが来た"]
+    ) == [
+        None,
+        None,
+        None,
+    ]
+
+
+def test_links_and_mentions_are_ignored() -> None:
+    assert prepare("@SpotifyCares see https://t.co/abc #help now") == "see    help now"
+
+
+def test_lingua_is_built_once() -> None:
+    assert _lingua(False) is _lingua(False)
+    assert _lingua(True) is not _lingua(False)
+
+
+def test_the_stopword_shortcut_agrees_with_lingua_on_real_tweets(shared_data: Path) -> None:
+    with (shared_data / "twcs" / "twcs_head_5000.csv").open(newline="", encoding="utf-8") as fh:
+        texts = [prepare(r["text"]) for r in csv.DictReader(fh) if r["inbound"] == "True"]
+    hinted = [(t, h) for t in texts if (h := stopword_hint(t)) is not None]
+    assert len(hinted) > 0.5 * len(texts)
+    truth = _lingua(False).detect_languages_in_parallel_of([t for t, _ in hinted])
+    agree = sum(
+        1
+        for (_, hint), lang in zip(hinted, truth, strict=True)
+        if lang is not None and lang.iso_code_639_1.name.lower() == hint
+    )
+    assert agree >= 0.98 * len(hinted)
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_sentiment_sign_in_every_language(language: str) -> None:
+    scorer = DefaultSentiment()
+    assert scorer.score(POSITIVE[language], language) > 0.3
+    assert scorer.score(NEGATIVE[language], language) < -0.3
+
+
+def test_negation_intensifiers_and_exclamations() -> None:
+    it = lexicon("it")
+    assert lexicon_score("non è male", it) > 0 > lexicon_score("è male", it)
+    assert lexicon_score("molto pessimo", it) < lexicon_score("pessimo", it) < 0
+    assert lexicon_score("pessimo!!!", it) < lexicon_score("pessimo", it)
+    assert -1 < lexicon_score("pessimo " * 50, it) < -0.99
+    # a negation does not reach past a clause or a contrast word
+    de = lexicon("de")
+    assert lexicon_score("nicht schlecht, aber langsam", de) < 0
+
+
+def test_scores_are_bounded_and_rounded() -> None:
+    scorer = DefaultSentiment()
+    for text in [*POSITIVE.values(), *NEGATIVE.values(), "", "!!!!!!!!"]:
+        value = scorer.score(text, None)
+        assert -1 <= value <= 1 and round(value, 3) == value
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def detect(self, texts: Sequence[str]) -> list[str | None]:
+        self.seen.extend(texts)
+        return ["fi" if "kiitos" in t.lower() else None for t in texts]
+
+
+def test_the_hook_uses_an_injected_detector_and_falls_back_to_the_customer(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws.sqlite")
+    detector = Recorder()
+    ingest = Ingestor(
+        ws, after_batch=incremental_hook(clock=lambda: 2_000_000_000, detector=detector)
+    )
+    ingest.ingest(
+        [
+            IncomingMessage(
+                Channel.SMS,
+                "texts",
+                "1",
+                Direction.IN,
+                "+358401",
+                "Kiitos avusta, kaikki toimii",
+                1_000,
+            )
+        ]
+    )
+    ingest.ingest(
+        [IncomingMessage(Channel.SMS, "texts", "2", Direction.IN, "+358401", "surkea!!!", 2_000)]
+    )
+    rows = ws.query("SELECT external_id, language, sentiment FROM messages ORDER BY id")
+    assert detector.seen == ["Kiitos avusta, kaikki toimii", "surkea!!!"]
+    assert rows[0]["language"] == "fi" and rows[0]["sentiment"] > 0
+    # Too short to tell: no language stored, but scored with the customer's Finnish word list.
+    assert rows[1]["language"] is None and rows[1]["sentiment"] < 0
+    assert ws.scalar("SELECT language FROM customers") == "fi"
+    ws.close()
+
+
+def test_long_texts_and_quoted_lines_are_cut_before_analysis() -> None:
+    from console.triage.analysis import MAX_CHARS, for_analysis
+
+    email = "Still broken, I want a refund.\n> On Monday you wrote:\n> we are sorry\n" + "x" * 5000
+    cut = for_analysis(email)
+    assert "On Monday" not in cut and cut.startswith("Still broken") and len(cut) == MAX_CHARS
+
+
+def test_worker_processes_give_the_same_results_as_this_process() -> None:
+    from console.triage.analysis import WorkerPool, analyse
+    from console.triage.language import default_detector
+
+    rows = [
+        (i, text, None, "fi" if i % 2 else None)
+        for i, text in enumerate(
+            [*SAMPLES.values(), *POSITIVE.values(), *NEGATIVE.values(), "surkea!!"]
+        )
+    ]
+    chunks = [rows[:9], rows[9:17], rows[17:]]
+    with WorkerPool(2, 12) as pool:
+        remote = [r for _, found in pool.map(chunks) for r in found]
+    assert remote == analyse(rows, default_detector(12), DefaultSentiment())

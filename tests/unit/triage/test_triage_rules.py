@@ -1,0 +1,333 @@
+"""The pure triage rules: each signal, its reason and its limits."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from console.domain import Direction, FlagKind
+from console.textutil import fingerprint, normalize_for_duplicates
+from console.triage.duplicates import DupPost, components, loose_signature
+from console.triage.flagbits import FLAG_BITS, kinds_of, mask_of
+from console.triage.rules import (
+    UNANSWERED,
+    Clocked,
+    GroupInfo,
+    Post,
+    Start,
+    breach_flag,
+    customer_priority_part,
+    duplicates_flag,
+    escalation,
+    escalation_terms,
+    high_reach_flag,
+    repeat_flag,
+    repeat_window,
+    shouting,
+    urgency,
+)
+from console.triage.settings import TriageSettings
+
+S = TriageSettings()
+T0 = 1_700_000_000
+H = 3600
+D = 86400
+
+
+def post(
+    n: int,
+    at: int,
+    text: str = "hello there, a question about my order",
+    *,
+    direction: str = Direction.IN,
+    channel: str = "x",
+    public: bool = True,
+    sentiment: float | None = 0.0,
+    language: str | None = "en",
+    target: int = H,
+) -> Post:
+    return Post(n, n, channel, direction, at, text, sentiment, language, public, target)
+
+
+def signals(posts: list[Post], s: TriageSettings = S) -> dict[str, str]:
+    found = escalation(posts, s)
+    assert found is not None
+    return {sig.name: sig.reason for sig in found.signals}
+
+
+# -- repeat ------------------------------------------------------------------------------------
+
+
+def test_two_starts_within_seven_days_repeat_and_one_second_more_does_not() -> None:
+    inside = [Start(1, "x", T0), Start(2, "email", T0 + 7 * D)]
+    outside = [Start(1, "x", T0), Start(2, "email", T0 + 7 * D + 1)]
+    assert repeat_window(inside, S) is not None
+    assert repeat_window(outside, S) is None
+
+
+def test_repeat_reason_names_count_span_and_channels() -> None:
+    starts = [Start(1, "x", T0), Start(2, "email", T0 + 2 * D), Start(3, "x", T0 + 5 * D)]
+    window = repeat_window([*starts, Start(9, "sms", T0 + 40 * D)], S)
+    assert window == starts
+    flag = repeat_flag(window, [11, 12, 13])
+    assert flag.reasons == ("3 conversations in 5 days on X and email",)
+    assert flag.message_ids == (11, 12, 13) and flag.score == 1.0
+
+
+def test_repeat_lookback_ignores_old_history() -> None:
+    starts = [Start(1, "x", T0), Start(2, "x", T0 + D)]
+    recent = dataclasses.replace(S, repeat_lookback_s=30 * D)
+    assert repeat_window(starts, recent, now=T0 + 2 * D) is not None
+    assert repeat_window(starts, recent, now=T0 + 90 * D) is None
+
+
+# -- escalation --------------------------------------------------------------------------------
+
+
+def test_falling_sentiment_is_reported_with_its_values() -> None:
+    posts = [
+        post(1, T0, sentiment=0.4),
+        post(2, T0 + D, sentiment=0.0),
+        post(3, T0 + 2 * D, sentiment=-0.8),
+    ]
+    assert signals(posts)["sentiment"] == "sentiment fell from +0.4 to -0.8 over 3 messages"
+
+
+def test_a_small_dip_or_a_positive_end_is_not_falling() -> None:
+    small = [post(1, T0, sentiment=0.1), post(2, T0 + D, sentiment=-0.2)]
+    happy = [post(1, T0, sentiment=0.9), post(2, T0 + D, sentiment=0.2)]
+    assert "sentiment" not in signals(small)
+    assert "sentiment" not in signals(happy)
+
+
+def test_chasing_counts_writes_without_an_answer() -> None:
+    posts = [post(1, T0), post(2, T0 + 2 * H), post(3, T0 + 5 * H)]
+    assert signals(posts)["chasing"] == "wrote 3 times without an answer"
+    answered = [post(1, T0), post(2, T0 + H, direction=Direction.OUT), post(3, T0 + 5 * H)]
+    assert "chasing" not in signals(answered)
+
+
+def test_a_thought_split_over_quick_posts_is_one_write() -> None:
+    posts = [post(1, T0), post(2, T0 + 40), post(3, T0 + 100)]
+    assert "chasing" not in signals(posts)
+
+
+def test_messages_coming_faster() -> None:
+    posts = [post(1, T0), post(2, T0 + 16 * H), post(3, T0 + 20 * H), post(4, T0 + 20 * H + 1200)]
+    reason = signals(posts)["faster"]
+    assert reason.startswith("wrote faster and faster: 4 messages, the gaps shrank from")
+
+
+def test_moving_from_a_private_channel_to_a_public_one() -> None:
+    posts = [
+        post(1, T0, channel="email", public=False),
+        post(2, T0 + H, channel="whatsapp", public=False),
+        post(3, T0 + 3 * H, channel="x"),
+    ]
+    found = escalation(posts, S)
+    assert found is not None
+    move = next(s for s in found.signals if s.name == "public_move")
+    assert move.reason == "moved from WhatsApp to a public tweet"
+    assert move.message_ids == (2, 3)
+
+
+def test_waiting_past_the_target_before_writing_again() -> None:
+    posts = [post(1, T0, target=H), post(2, T0 + 3 * H, target=H)]
+    assert signals(posts)["waiting"] == (
+        "wrote again after waiting 3 hours without an answer (target 1 hour)"
+    )
+    fast = [post(1, T0, target=24 * H), post(2, T0 + 3 * H, target=24 * H)]
+    assert "waiting" not in signals(fast)
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "strong"),
+    [
+        ("en", "I want a refund or I cancel", "refund"),
+        ("it", "voglio il rimborso subito", "rimborso"),
+        ("fi", "haluan rahat takaisin", "rahat takaisin"),
+        ("es", "pongo una queja formal", "queja"),
+        ("de", "ich werde kündigen", "kündigen"),
+        ("fr", "je vais porter plainte", "porter plainte"),
+        ("pt", "vou reclamar no procon", "procon"),
+        ("sv", "jag säger upp avtalet", "säger upp"),
+    ],
+)
+def test_escalation_words_in_every_supported_language(
+    language: str, text: str, strong: str
+) -> None:
+    found, _ = escalation_terms(text, language)
+    assert strong in found
+
+
+def test_weak_words_and_english_words_in_another_language() -> None:
+    strong, weak = escalation_terms("Ancora nessuna risposta, voglio un refund", "it")
+    assert "refund" in strong and "ancora" in weak
+    assert escalation_terms("Thanks, all good now", "en") == ([], [])
+
+
+def test_shouting_needs_capitals_or_three_exclamation_marks() -> None:
+    assert shouting("@Brand WHERE IS MY PARCEL YOU PROMISED") == (True, False)
+    assert shouting("where is it!!!") == (False, True)
+    assert shouting("My UPS parcel and DM me, thanks") == (False, False)
+
+
+def test_one_weak_signal_does_not_flag() -> None:
+    found = escalation([post(1, T0, "still waiting", sentiment=-0.3)], S)
+    assert found is not None and not found.flagged and found.to_flag() is None
+
+
+def test_the_score_is_the_weighted_sum_and_the_flag_lists_every_reason() -> None:
+    posts = [
+        post(
+            1, T0, "Hello, my order has not arrived", channel="email", public=False, sentiment=0.2
+        ),
+        post(2, T0 + 26 * H, "Still no answer", channel="email", public=False, sentiment=-0.3),
+        post(3, T0 + 30 * H, "THIRD TIME!!! I want a refund", sentiment=-0.8),
+    ]
+    found = escalation(posts, S)
+    assert found is not None and found.flagged
+    unanswered = sum(s.contribution for s in found.signals if s.name in UNANSWERED)
+    others = sum(s.contribution for s in found.signals if s.name not in UNANSWERED)
+    expected = min(1.0, others + min(unanswered, S.unanswered_cap))
+    assert found.score == pytest.approx(expected, abs=1e-3)
+    flag = found.to_flag()
+    assert flag is not None and flag.kind == FlagKind.ESCALATING
+    assert len(flag.reasons) == len(found.signals) >= 4
+    assert set(flag.message_ids) == {1, 2, 3}
+
+
+def test_chasing_waiting_and_faster_count_as_one_fact() -> None:
+    posts = [post(1, T0), post(2, T0 + 16 * H), post(3, T0 + 20 * H), post(4, T0 + 20 * H + 1200)]
+    found = escalation(posts, S)
+    assert found is not None and {s.name for s in found.signals} == {"chasing", "waiting", "faster"}
+    assert sum(s.contribution for s in found.signals) > S.unanswered_cap
+    assert found.score == S.unanswered_cap and not found.flagged
+
+
+def test_a_customer_who_ends_happy_is_not_escalating() -> None:
+    angry = [
+        post(
+            1, T0, "Hello, my order has not arrived", channel="email", public=False, sentiment=0.2
+        ),
+        post(2, T0 + 26 * H, "Still no answer", channel="email", public=False, sentiment=-0.3),
+        post(3, T0 + 30 * H, "THIRD TIME!!! I want a refund", sentiment=-0.8),
+    ]
+    happy = [*angry, post(4, T0 + 31 * H, "Sorted now, thank you so much!", sentiment=0.8)]
+    still = escalation(angry, S)
+    calmed = escalation(happy, S)
+    assert still is not None and still.flagged
+    assert calmed is not None and calmed.calm and not calmed.flagged and calmed.signals
+
+
+def test_the_window_ends_at_the_latest_inbound_message() -> None:
+    old = [post(1, T0, "REFUND NOW!!!", sentiment=-0.9)]
+    later = [*old, post(2, T0 + 30 * D, "thanks", sentiment=0.6)]
+    found = escalation(later, S)
+    assert found is not None and found.messages == 1 and not found.signals
+
+
+# -- duplicates --------------------------------------------------------------------------------
+
+
+def dup(n: int, at: int, text: str) -> DupPost:
+    norm = fingerprint(normalize_for_duplicates(text))
+    assert norm is not None
+    return DupPost(n, 1, norm, at, text, None, -0.4)
+
+
+def test_exact_duplicates_group_at_any_distance_and_near_ones_within_the_window() -> None:
+    posts = [
+        dup(1, T0, "@brand My order 123 is late and nobody answers"),
+        dup(2, T0 + 90 * D, "my order 123 is LATE and nobody answers!!! http://t.co/x"),
+        dup(3, T0 + H, "my order 456 is late and nobody answers #fail"),
+        dup(4, T0 + 40 * D, "my order 789 is late and nobody answers"),
+        dup(5, T0 + 2 * H, "completely different text about a broken router"),
+    ]
+    groups = components(posts, S)
+    assert [[p.id for p in g] for g in groups] == [[1, 3, 2]]
+
+
+def test_short_texts_are_only_grouped_when_identical() -> None:
+    assert loose_signature("ok thanks", S) is None
+    posts = [dup(1, T0, "ok thanks"), dup(2, T0 + 60, "thanks ok"), dup(3, T0 + 90, "OK, thanks!")]
+    assert [[p.id for p in g] for g in components(posts, S)] == [[1, 3]]
+
+
+def group(size: int, text: str, *, sentiment: float | None = -0.5, spread: int = H) -> GroupInfo:
+    return GroupInfo(
+        key="d:1:1",
+        size=size,
+        sample=text,
+        norm_chars=len(normalize_for_duplicates(text)),
+        sentiment=sentiment,
+        posts=tuple((T0 + i * spread, i + 1) for i in range(size)),
+    )
+
+
+def test_the_duplicates_flag_names_count_span_and_text() -> None:
+    flag = duplicates_flag([group(3, "my internet is down again")], S)
+    assert flag is not None
+    assert flag.reasons == (
+        "3 near-identical posts in 2 hours: \u201cmy internet is down again\u201d",
+    )
+    assert flag.message_ids == (1, 2, 3)
+
+
+def test_repeated_thanks_and_old_repeats_are_no_duplicates_flag() -> None:
+    assert duplicates_flag([group(2, "thanks a lot for the help", sentiment=0.8)], S) is None
+    assert duplicates_flag([group(2, "my internet is down again", spread=30 * D)], S) is None
+    assert duplicates_flag([group(2, "hi")], S) is None
+
+
+# -- reach, breach, priority -------------------------------------------------------------------
+
+
+def test_high_reach() -> None:
+    flag = high_reach_flag(250_000, [("x", "@big", 250_000), ("email", "b@x.org", None)], S)
+    assert flag is not None and flag.reasons == ("250,000 followers on X (@big)",)
+    assert flag.score == 1.0
+    assert high_reach_flag(9_999, [], S) is None
+
+
+def clocked(n: int, since: int | None, due: int | None, status: str = "open") -> Clocked:
+    return Clocked(n, "x", status, since, due, H, False)
+
+
+def test_breach_only_for_open_conversations_past_the_deadline() -> None:
+    now = T0 + 3 * H
+    late = clocked(1, T0, T0 + H)
+    assert breach_flag([late], now, {1: 77}) is not None
+    assert breach_flag([clocked(2, T0, T0 + H, "pending")], now) is None
+    assert breach_flag([clocked(3, T0, T0 + 4 * H)], now) is None
+    flag = breach_flag([late], now, {1: 77})
+    assert flag is not None and flag.reasons == ("no answer on X for 3 hours (target 1 hour)",)
+    assert flag.message_ids == (77,)
+
+
+def test_urgency_grows_to_the_deadline_and_past_it() -> None:
+    conv = clocked(1, T0, T0 + H)
+    values = [urgency(conv, T0 + t, S) for t in (0, H // 2, H, 2 * H, 5 * H)]
+    assert values == sorted(values) and values[0] == 0
+    assert (
+        values[2] == S.priority_deadline and values[-1] == S.priority_deadline + S.priority_overdue
+    )
+    assert urgency(clocked(2, None, None), T0, S) == 0
+
+
+def test_priority_part_rises_with_flags_reach_and_tier() -> None:
+    base = customer_priority_part({}, 0, 0, S)
+    assert customer_priority_part({"escalating": 1.0}, 0, 0, S) > base
+    assert (
+        customer_priority_part({}, 1_000_000, 0, S) > customer_priority_part({}, 1_000, 0, S) > base
+    )
+    assert customer_priority_part({}, 0, 3, S) > customer_priority_part({}, 0, 1, S)
+
+
+def test_flag_bits_are_distinct_and_round_trip() -> None:
+    bits = list(FLAG_BITS.values())
+    assert len(set(bits)) == len(FlagKind) and all(b & (b - 1) == 0 for b in bits)
+    for kind in FlagKind:
+        assert kinds_of(mask_of([kind])) == [kind]
+    assert kinds_of(mask_of(list(FlagKind))) == list(FlagKind)
