@@ -57,6 +57,8 @@ class Workspace:
         self.db = sqlite_utils.Database(conn)
         self._thread = threading.get_ident()
         self._depth = 0
+        self._fts_deferred = False
+        conn.create_function("ac_fts_deferred", 0, self._is_fts_deferred)
         try:
             self._check_and_migrate()
         except sqlite3.DatabaseError as exc:
@@ -125,6 +127,31 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- bulk writes -------------------------------------------------------------------------
+
+    def _is_fts_deferred(self) -> int:
+        return int(self._fts_deferred)
+
+    @contextmanager
+    def deferred_fts(self) -> Iterator[None]:
+        """Within a transaction: insert many messages, then index them all at once on exit.
+
+        The search-index trigger skips rows inserted inside the block; on leaving it, every
+        message with a higher id than before is indexed in one statement, in the same transaction.
+        """
+        if not self.conn.in_transaction:
+            raise StorageError("deferred_fts() needs an open transaction")
+        start = int(self.conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0])
+        self._fts_deferred = True
+        try:
+            yield
+        finally:
+            self._fts_deferred = False
+        self.conn.execute(
+            "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?",
+            (start,),
+        )
 
     # -- transactions and queries ------------------------------------------------------------
 

@@ -122,7 +122,9 @@ class Ingestor:
         self.after_batch = after_batch
         self.batch_size = batch_size
         self._accounts: dict[tuple[str, str], int] = {}
-        self._identities: dict[tuple[str, str], tuple[int, int]] = {}
+        # Per-batch caches (cleared at each batch so merges made meanwhile are never missed):
+        # (channel, handle) -> [identity id, customer id, followers, name]
+        self._identities: dict[tuple[str, str], list[Any]] = {}
         self._customer_keys: dict[str, int] = {}
 
     # -- public ------------------------------------------------------------------------------
@@ -163,6 +165,8 @@ class Ingestor:
 
     def _ingest_batch(self, batch: list[IncomingMessage]) -> tuple[BatchResult, int]:
         with self.ws.transaction():
+            self._identities.clear()
+            self._customer_keys.clear()
             fresh = self._drop_known(batch)
             skipped = len(batch) - len(fresh)
             result = BatchResult()
@@ -197,6 +201,23 @@ class Ingestor:
 
     # -- identities and customers ------------------------------------------------------------
 
+    def prefetch_identities(self, records: Iterable[IncomingMessage]) -> None:
+        """Load the identities a batch mentions in a few queries instead of one per message."""
+        wanted: dict[str, set[str]] = {}
+        for rec in records:
+            handle = rec.author if rec.direction == Direction.IN else rec.to
+            if handle and (str(rec.channel), handle) not in self._identities:
+                wanted.setdefault(str(rec.channel), set()).add(handle)
+        for channel, handles in wanted.items():
+            for part in _slices(sorted(handles), 500):
+                marks = ",".join("?" * len(part))
+                for ident, cust, handle, followers, name in self.ws.conn.execute(
+                    "SELECT id, customer_id, handle, followers, name FROM identities"
+                    f" WHERE channel = ? AND handle IN ({marks})",
+                    (channel, *part),
+                ):
+                    self._identities[(channel, handle)] = [ident, cust, followers, name]
+
     def resolve_identity(
         self,
         channel: Channel,
@@ -213,26 +234,31 @@ class Ingestor:
         conn = self.ws.conn
         if cached is None:
             row = conn.execute(
-                "SELECT id, customer_id FROM identities WHERE channel = ? AND handle = ?", key
+                "SELECT id, customer_id, followers, name FROM identities"
+                " WHERE channel = ? AND handle = ?",
+                key,
             ).fetchone()
             if row is not None:
-                cached = (int(row[0]), int(row[1]))
+                cached = list(row)
+                self._identities[key] = cached
         if cached is not None:
-            if followers is not None or name:
+            ident, cust = int(cached[0]), int(cached[1])
+            # Only write what changed: most messages come from handles we already know as they are.
+            if (followers is not None and followers != cached[2]) or (name and name != cached[3]):
                 conn.execute(
                     "UPDATE identities SET followers = coalesce(?, followers), "
                     "name = coalesce(?, name) WHERE id = ?",
-                    (followers, name or None, cached[0]),
+                    (followers, name or None, ident),
                 )
                 if followers is not None:
                     conn.execute(
-                        "UPDATE customers SET reach = max(reach, ?) WHERE id = ?",
-                        (followers, cached[1]),
+                        "UPDATE customers SET reach = max(reach, ?) WHERE id = ?", (followers, cust)
                     )
+                cached[2] = followers if followers is not None else cached[2]
+                cached[3] = name or cached[3]
             if customer_key:
-                self._attach_key(cached[1], customer_key)
-            self._identities[key] = cached
-            return cached
+                self._attach_key(cust, customer_key)
+            return ident, cust
         customer_id = self._customer_for_key(customer_key, name or handle, now)
         if customer_id is None:
             cur = conn.execute(
@@ -250,7 +276,7 @@ class Ingestor:
             (str(channel), handle, name, followers, customer_id, now),
         )
         resolved = (int(cur.lastrowid or 0), customer_id)
-        self._identities[key] = resolved
+        self._identities[key] = [resolved[0], customer_id, followers, name]
         return resolved
 
     def _customer_for_key(self, key: str | None, name: str, now: int) -> int | None:
@@ -303,7 +329,16 @@ class _BatchWriter:
         self.now = to_epoch(utcnow())
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
         self.next_message_id = int(row[0]) + 1
+        # New conversations get their ids here and are written in one statement at the end
+        # (the batch holds the write lock, so nobody else can take these ids meanwhile).
+        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM conversations").fetchone()
+        self.next_conversation_id = int(row[0]) + 1
+        # (channel, thread key, account) -> ids of this batch's conversations with that key
+        self.thread_convs: dict[tuple[str, str, int], list[int]] = {}
+        # the same key -> the workspace's latest conversation before this batch (or None)
+        self.stored_thread: dict[tuple[str, str, int], int | None] = {}
         self.known_parents = self._prefetch_parents()
+        ing.prefetch_identities(records)
 
     def _prefetch_parents(self) -> dict[tuple[str, str], _Parent]:
         """Parents already in the workspace, fetched in a few queries instead of one per reply."""
@@ -462,20 +497,17 @@ class _BatchWriter:
     def _find_by_thread(
         self, channel: Channel, account_id: int, thread_key: str, created_at: int, stream: bool
     ) -> dict[str, Any] | None:
-        candidates = [
-            c
-            for c in self.convs.values()
-            if c["channel"] == str(channel)
-            and c["thread_key"] == thread_key
-            and c["account_id"] == account_id
-        ]
-        row = self.conn.execute(
-            "SELECT id FROM conversations WHERE channel = ? AND thread_key = ? AND account_id = ? "
-            "ORDER BY last_activity DESC, id DESC LIMIT 1",
-            (str(channel), thread_key, account_id),
-        ).fetchone()
-        if row is not None:
-            candidates.append(self._conversation(int(row[0])))
+        key = (str(channel), thread_key, account_id)
+        if key not in self.stored_thread:
+            row = self.conn.execute(
+                "SELECT id FROM conversations WHERE channel = ? AND thread_key = ? AND account_id = ? "
+                "ORDER BY last_activity DESC, id DESC LIMIT 1",
+                key,
+            ).fetchone()
+            self.stored_thread[key] = None if row is None else int(row[0])
+            if row is not None:
+                self._conversation(int(row[0]))  # registers it under its key
+        candidates = [self.convs[i] for i in self.thread_convs.get(key, ())]
         if not candidates:
             return None
         latest = max(candidates, key=lambda c: (c["last_activity"], c["id"]))
@@ -495,8 +527,13 @@ class _BatchWriter:
             ).fetchone()
             conv = dict(zip(_CONV_COLUMNS, row, strict=True))
             conv["_new"] = False
-            self.convs[conversation_id] = conv
+            self._remember(conv)
         return conv
+
+    def _remember(self, conv: dict[str, Any]) -> None:
+        self.convs[conv["id"]] = conv
+        key = (conv["channel"], conv["thread_key"], conv["account_id"])
+        self.thread_convs.setdefault(key, []).append(conv["id"])
 
     def _new_conversation(
         self,
@@ -507,25 +544,8 @@ class _BatchWriter:
         identity_id: int | None,
         customer_id: int | None,
     ) -> dict[str, Any]:
-        is_public = 0 if _is_stream(rec, channel) or not channel.is_public else 1
-        cur = self.conn.execute(
-            "INSERT INTO conversations (account_id, channel, customer_id, identity_id, thread_key,"
-            " status, is_public, subject, started_at, started_by_customer, last_activity)"
-            " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-            (
-                account_id,
-                str(channel),
-                customer_id,
-                identity_id,
-                thread_key,
-                is_public,
-                rec.subject,
-                rec.created_at,
-                1 if rec.direction == Direction.IN else 0,
-                rec.created_at,
-            ),
-        )
-        conv_id = int(cur.lastrowid or 0)
+        conv_id = self.next_conversation_id
+        self.next_conversation_id += 1
         conv = {
             "id": conv_id,
             "account_id": account_id,
@@ -546,8 +566,9 @@ class _BatchWriter:
             "message_count": 0,
             "resolved_at": None,
             "_new": True,
+            "_is_public": 0 if _is_stream(rec, channel) or not channel.is_public else 1,
         }
-        self.convs[conv_id] = conv
+        self._remember(conv)
         self.result.new_conversation_ids.add(conv_id)
         if customer_id is not None:
             self._count_conversation(customer_id)
@@ -601,6 +622,10 @@ class _BatchWriter:
     # -- flushing ----------------------------------------------------------------------------
 
     def _flush_messages(self) -> None:
+        with self.ing.ws.deferred_fts():
+            self._insert_messages()
+
+    def _insert_messages(self) -> None:
         self.conn.executemany(
             "INSERT INTO messages (id, channel, external_id, parent_external_id, conversation_id,"
             " account_id, customer_id, identity_id, direction, author, author_name, text, subject,"
@@ -610,11 +635,21 @@ class _BatchWriter:
         )
 
     def _flush_conversations(self) -> None:
+        new = [c for c in self.convs.values() if c["_new"]]
+        self.conn.executemany(
+            f"INSERT INTO conversations ({', '.join(_CONV_COLUMNS)}, is_public)"
+            f" VALUES ({', '.join('?' * (len(_CONV_COLUMNS) + 1))})",
+            [(*(conv[c] for c in _CONV_COLUMNS), conv["_is_public"]) for conv in new],
+        )
         cols = [c for c in _CONV_COLUMNS if c != "id"]
         assignments = ", ".join(f"{c} = ?" for c in cols)
         self.conn.executemany(
             f"UPDATE conversations SET {assignments} WHERE id = ?",
-            [(*tuple(conv[c] for c in cols), conv["id"]) for conv in self.convs.values()],
+            [
+                (*(conv[c] for c in cols), conv["id"])
+                for conv in self.convs.values()
+                if not conv["_new"]
+            ],
         )
 
     def _flush_customers(self) -> None:

@@ -128,7 +128,9 @@ CREATE INDEX messages_norm ON messages (norm_hash) WHERE norm_hash IS NOT NULL;
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     text, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+-- Bulk ingest indexes a whole batch in one INSERT ... SELECT (four times faster than row by row):
+-- it turns ac_fts_deferred() on for its connection (console.storage.db registers the function).
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN NOT ac_fts_deferred() BEGIN
     INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
 END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN

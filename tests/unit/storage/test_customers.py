@@ -111,3 +111,22 @@ def test_search_is_newest_first_and_safe(workspace: Workspace) -> None:
         workspace, "double", limit=1, before=(hits[0]["created_at"], hits[0]["id"])
     )
     assert [h["external_id"] for h in page2] == ["c1"]
+
+
+def test_search_indexes_bulk_ingest_and_single_writes_alike(workspace: Workspace) -> None:
+    """Ingest indexes a batch at once (trigger off); other writers rely on the trigger."""
+    from console.storage.outbox_repo import enqueue_reply
+
+    _seed(workspace)
+    conv = workspace.scalar("SELECT conversation_id FROM messages WHERE external_id = 'e1'")
+    enqueue_reply(
+        workspace, conversation_id=int(conv), text="Refund approved for the zeppelin", now=T0
+    )
+    assert [h["direction"] for h in search_messages(workspace, "zeppelin")] == ["out"]
+    # FTS5 checks the index against the messages table itself and raises on any difference
+    workspace.conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
+    )
+    with pytest.raises(ConsoleError):  # deferring outside a transaction would lose rows
+        with workspace.deferred_fts():
+            pass
