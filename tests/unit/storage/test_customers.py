@@ -127,6 +127,6 @@ def test_search_indexes_bulk_ingest_and_single_writes_alike(workspace: Workspace
     workspace.conn.execute(
         "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
     )
-    with pytest.raises(ConsoleError):  # deferring outside a transaction would lose rows
-        with workspace.deferred_fts():
-            pass
+    # deferring outside a transaction would lose rows
+    with pytest.raises(ConsoleError), workspace.deferred_fts():
+        pass
