@@ -9,10 +9,39 @@ and declares its limits and capabilities. Errors are the typed ``ChannelError`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from console.domain import Channel, IncomingMessage
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """What an adapter is built from: one channel account's row plus its secrets from the keyring.
+
+    ``kind`` names the adapter ("x", "meta", "whatsapp", "twilio", "email", "phone", "sandbox");
+    ``settings`` are the non-secret settings stored in the workspace (``base_url``, page ids,
+    hosts...); ``secrets`` come from the OS keyring and are never persisted or printed (``repr``
+    shows only their names).
+    """
+
+    id: int
+    name: str
+    channel: Channel
+    kind: str
+    handle: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"AccountConfig(id={self.id}, name={self.name!r}, channel={self.channel!s}, "
+            f"kind={self.kind!r}, secrets={sorted(self.secrets)})"
+        )
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
 
 
 @dataclass(frozen=True, slots=True)
