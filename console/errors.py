@@ -8,6 +8,8 @@ ConsoleError                    base of every error the app reports to a person
 ├── NotFoundError               a customer, message, conversation... does not exist
 ├── TemplateError               a template failed to parse or render (typo, unknown variable, sandbox)
 ├── SecretStoreError            no usable keyring, or it refused
+├── AccountError                a channel account's values are invalid (unknown kind, bad setting...)
+│   └── AccountInUseError       the account still has conversations: removing it needs ``force``
 └── ChannelError                a channel adapter failed (see ``services.channels.errors``)
     ├── AuthenticationError     credentials rejected: never retried
     ├── RateLimitedError        throttled; ``retry_after`` seconds to wait
@@ -49,6 +51,14 @@ class TemplateError(ConsoleError):
 
 class SecretStoreError(ConsoleError):
     """No usable secret store, or it refused an operation."""
+
+
+class AccountError(ConsoleError):
+    """A channel account could not be saved as given: the text says which value and why."""
+
+
+class AccountInUseError(AccountError):
+    """The account still has conversations; removing it needs ``force``."""
 
 
 class ChannelError(ConsoleError):
