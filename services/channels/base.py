@@ -92,6 +92,7 @@ class FetchResult:
     messages: list[IncomingMessage]
     cursor: dict[str, str]  # to store and pass back on the next fetch
     more: bool = False  # another page is ready now
+    problems: list[str] = field(default_factory=list)  # items skipped, each with its reason
 
 
 class ChannelAdapter(Protocol):
