@@ -84,6 +84,7 @@ class RawMail:
     source: str | None = None
     envelope_sender: str | None = None
     envelope_date: int | None = None
+    mtime_source: str = "file modification time"  # what ``mtime`` is, for a mail with no Date
 
 
 @dataclass(slots=True)
@@ -168,71 +169,118 @@ class EmailParser:
     # -- one record ----------------------------------------------------------------------------
 
     def _record(self, raw: RawMail, plan: dict[str, Placement]) -> IncomingMessage:
-        msg = email.message_from_bytes(raw.data, policy=email.policy.default)
-        if not msg.keys():
-            raise _Unusable("not an email message: no headers")
-        env = read_envelope(msg, raw)
-        if env.sender is None:
-            raise _Unusable(
-                "no sender address (From, Sender and Return-Path missing or unreadable)"
-            )
-        name, author = env.sender
-        extra: dict[str, Any] = {}
-        created_at = self._created_at(env, raw, extra)
+        msg, env = _read(raw)
         placed = (
             plan.get(env.message_id) or plan_threads([env.facts()], self.account)[env.message_id]
         )
-        account = placed.account
-        direction, to = Direction.IN, None
-        if author == account:
-            direction = Direction.OUT
-            to = next((a for a in env.to + env.cc if a != account), None)
-        body = extract_body(msg)
-        extra.update(body.notes)
-        self._header_notes(env, raw, extra)
-        return IncomingMessage(
-            channel=Channel.EMAIL,
-            account=account,
-            external_id=env.message_id,
-            direction=direction,
-            author=author,
-            author_name=name or None,
-            text=body.text,
-            created_at=created_at,
-            in_reply_to=env.in_reply_to,
-            thread=placed.thread,
-            subject=_header_text(msg, "Subject") or None,
-            to=to,
-            extra=extra,
-        )
+        return _build_record(msg, env, raw, placed.account, placed.thread, placed.account)
 
-    @staticmethod
-    def _created_at(env: Envelope, raw: RawMail, extra: dict[str, Any]) -> int:
-        if env.date is not None:
-            return env.date
-        if raw.envelope_date is not None:
-            extra["date_source"] = "mbox From line"
-            return raw.envelope_date
-        extra["date_source"] = "file modification time"
-        return raw.mtime
 
-    @staticmethod
-    def _header_notes(env: Envelope, raw: RawMail, extra: dict[str, Any]) -> None:
-        if env.to:
-            extra["to"] = env.to
-        if env.cc:
-            extra["cc"] = env.cc
-        if env.reply_to and env.sender and env.reply_to != [env.sender[1]]:
-            extra["reply_to"] = env.reply_to
-        if env.references:
-            # Kept so that a reply can carry a full References header (RFC 5322 §3.6.4).
-            extra["references"] = env.references[-MAX_REFERENCES_KEPT:]
-        if env.list_address:
-            extra["list"] = env.list_address
-        if env.synthesized_id:
-            extra["message_id_synthesized"] = True
-        if raw.source:
-            extra["file"] = raw.source
+# -- one message -----------------------------------------------------------------------------------
+
+
+def parse_mail(
+    data: bytes,
+    *,
+    account: str,
+    own_address: str,
+    received_at: int,
+    extra: dict[str, Any] | None = None,
+) -> IncomingMessage:
+    """One message's raw bytes (e.g. fetched over IMAP) as a record of a known account.
+
+    ``own_address`` is the account's address: mail from it is outbound. The thread key comes from
+    the message's own References/In-Reply-To; ``received_at`` stands in for a missing or unreadable
+    Date. Raises :class:`~console.errors.ImportFormatError` when the bytes are not a usable mail.
+    """
+    raw = RawMail(line=1, data=data.replace(b"\r\n", b"\n"), mtime=received_at)
+    raw.mtime_source = "time received"
+    try:
+        msg, env = _read(raw)
+        own = _normalize_account(own_address)
+        placed = plan_threads([env.facts()], own)[env.message_id]
+        record = _build_record(msg, env, raw, account, placed.thread, own)
+    except _Unusable as exc:
+        raise ImportFormatError(str(exc)) from None
+    except _PARSE_ERRORS as exc:
+        raise ImportFormatError(f"unreadable message ({type(exc).__name__}: {exc})") from None
+    if extra:
+        record.extra.update(extra)
+    return record
+
+
+def _read(raw: RawMail) -> tuple[EmailMessage, Envelope]:
+    msg = email.message_from_bytes(raw.data, policy=email.policy.default)
+    if not msg.keys():
+        raise _Unusable("not an email message: no headers")
+    env = read_envelope(msg, raw)
+    if env.sender is None:
+        raise _Unusable("no sender address (From, Sender and Return-Path missing or unreadable)")
+    return msg, env
+
+
+def _build_record(
+    msg: EmailMessage,
+    env: Envelope,
+    raw: RawMail,
+    account: str,
+    thread: str | None,
+    own_address: str,
+) -> IncomingMessage:
+    assert env.sender is not None  # checked by _read
+    name, author = env.sender
+    extra: dict[str, Any] = {}
+    created_at = _created_at(env, raw, extra)
+    direction, to = Direction.IN, None
+    if author == own_address:
+        direction = Direction.OUT
+        to = next((a for a in env.to + env.cc if a != own_address), None)
+    body = extract_body(msg)
+    extra.update(body.notes)
+    _header_notes(env, raw, extra)
+    return IncomingMessage(
+        channel=Channel.EMAIL,
+        account=account,
+        external_id=env.message_id,
+        direction=direction,
+        author=author,
+        author_name=name or None,
+        text=body.text,
+        created_at=created_at,
+        in_reply_to=env.in_reply_to,
+        thread=thread,
+        subject=_header_text(msg, "Subject") or None,
+        to=to,
+        extra=extra,
+    )
+
+
+def _created_at(env: Envelope, raw: RawMail, extra: dict[str, Any]) -> int:
+    if env.date is not None:
+        return env.date
+    if raw.envelope_date is not None:
+        extra["date_source"] = "mbox From line"
+        return raw.envelope_date
+    extra["date_source"] = raw.mtime_source
+    return raw.mtime
+
+
+def _header_notes(env: Envelope, raw: RawMail, extra: dict[str, Any]) -> None:
+    if env.to:
+        extra["to"] = env.to
+    if env.cc:
+        extra["cc"] = env.cc
+    if env.reply_to and env.sender and env.reply_to != [env.sender[1]]:
+        extra["reply_to"] = env.reply_to
+    if env.references:
+        # Kept so that a reply can carry a full References header (RFC 5322 §3.6.4).
+        extra["references"] = env.references[-MAX_REFERENCES_KEPT:]
+    if env.list_address:
+        extra["list"] = env.list_address
+    if env.synthesized_id:
+        extra["message_id_synthesized"] = True
+    if raw.source:
+        extra["file"] = raw.source
 
 
 class _Unusable(Exception):
