@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from console.domain import iso
@@ -97,23 +98,31 @@ _HISTORY_SQL = (
 
 
 def customer_history(
-    ws: Workspace, customer_id: int, *, limit: int | None = None, before: int | None = None
+    ws: Workspace,
+    customer_id: int,
+    *,
+    limit: int | None = None,
+    before: int | tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Every message of a customer across every channel and account, oldest to newest.
 
     Includes the whole conversations the customer is in (our replies, notes and events too), so the
-    thread structure is visible. ``limit`` keeps the newest ``limit`` messages.
+    thread structure is visible. ``limit`` keeps the newest ``limit`` messages; ``before`` (a time,
+    or the ``(created_at, id)`` of the oldest message already shown) pages further back.
     """
     _customer_row(ws, customer_id)
     params: list[Any] = [customer_id, customer_id]
     where = (
-        "WHERE m.conversation_id IN (SELECT id FROM conversations WHERE customer_id = ?)"
-        " OR m.customer_id = ?"
+        "(m.conversation_id IN (SELECT id FROM conversations WHERE customer_id = ?)"
+        " OR m.customer_id = ?)"
     )
-    if before is not None:
-        where = f"WHERE ({where[6:]}) AND m.created_at < ?"
+    if isinstance(before, tuple):
+        where += " AND (m.created_at, m.id) < (?, ?)"
+        params.extend(before)
+    elif before is not None:
+        where += " AND m.created_at < ?"
         params.append(before)
-    sql = f"{_HISTORY_SQL} {where} ORDER BY m.created_at DESC, m.id DESC"
+    sql = f"{_HISTORY_SQL} WHERE {where} ORDER BY m.created_at DESC, m.id DESC"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -122,7 +131,22 @@ def customer_history(
     return rows
 
 
-def _fts_query(text: str) -> str:
+def conversations_of_customer(ws: Workspace, customer_id: int, among: Iterable[int]) -> set[int]:
+    """Which of the conversations ``among`` belong to the customer."""
+    ids = sorted(set(among))
+    if not ids:
+        return set()
+    marks = ",".join("?" * len(ids))
+    return {
+        int(r[0])
+        for r in ws.conn.execute(
+            f"SELECT id FROM conversations WHERE id IN ({marks}) AND customer_id = ?",
+            (*ids, customer_id),
+        )
+    }
+
+
+def fts_query(text: str) -> str:
     """A safe FTS5 query: every word must appear; a trailing ``*`` keeps prefix search."""
     words = re.findall(r"[\w']+\*?", text, flags=re.UNICODE)
     terms = []
@@ -142,7 +166,7 @@ def search_messages(
 
     ``before`` is the ``(created_at, id)`` of the last row of the previous page (keyset paging).
     """
-    match = _fts_query(query)
+    match = fts_query(query)
     if not match:
         return []
     params: list[Any] = [match]

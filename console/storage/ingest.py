@@ -97,6 +97,9 @@ _CONV_COLUMNS = (
     "waiting_since",
     "message_count",
     "resolved_at",
+    "paused_s",
+    "paused_since",
+    "snoozed_until",
 )
 
 
@@ -565,6 +568,9 @@ class _BatchWriter:
             "waiting_since": None,
             "message_count": 0,
             "resolved_at": None,
+            "paused_s": 0,
+            "paused_since": None,
+            "snoozed_until": None,
             "_new": True,
             "_is_public": 0 if _is_stream(rec, channel) or not channel.is_public else 1,
         }
@@ -599,11 +605,12 @@ class _BatchWriter:
         if rec.direction == Direction.IN:
             conv["first_inbound_at"] = min(conv["first_inbound_at"] or at, at)
             conv["last_inbound_at"] = max(conv["last_inbound_at"] or at, at)
+            if conv["status"] != Status.OPEN:
+                # The customer wrote again: a resolved, pending or snoozed conversation reopens.
+                _reopen(conv, at)
             if conv["waiting_since"] is None and at >= (conv.get("_last_out") or 0):
                 conv["waiting_since"] = at
-            if conv["status"] == Status.RESOLVED:
-                conv["status"] = str(Status.OPEN)
-                conv["resolved_at"] = None
+                conv["paused_s"] = 0  # a new wait: earlier pauses belong to an answered wait
         elif rec.direction == Direction.OUT:
             conv["_last_out"] = max(conv.get("_last_out") or 0, at)
             if conv["waiting_since"] is not None and at >= conv["waiting_since"]:
@@ -704,6 +711,25 @@ class _BatchWriter:
             self.result.new_conversation_ids.discard(source)
             self.result.conversation_ids.discard(source)
             self.result.conversation_ids.add(target)
+
+
+def _reopen(conv: dict[str, Any], at: int) -> None:
+    """Status back to open at ``at``; a pause (pending, snoozed) that ran while the customer waited
+    joins ``paused_s`` so the response deadline does not count it (see console.triage.deadlines)."""
+    conv["paused_s"] = (conv.get("paused_s") or 0) + paused_seconds(
+        conv.get("paused_since"), conv.get("waiting_since"), at
+    )
+    conv["status"] = str(Status.OPEN)
+    conv["resolved_at"] = None
+    conv["paused_since"] = None
+    conv["snoozed_until"] = None
+
+
+def paused_seconds(paused_since: int | None, waiting_since: int | None, until: int) -> int:
+    """How much of a pause that began at ``paused_since`` fell while the customer was waiting."""
+    if paused_since is None or waiting_since is None:
+        return 0
+    return max(0, until - max(paused_since, waiting_since))
 
 
 def _is_stream(rec: IncomingMessage, channel: Channel) -> bool:

@@ -247,6 +247,17 @@ def _v1(conn: sqlite3.Connection) -> None:
     conn.executescript(V1)
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """Pause bookkeeping for pending/snoozed time, and lookups the inbox search needs."""
+    # When the current pause (pending or snoozed) began; its length joins paused_s on reopening.
+    conn.execute("ALTER TABLE conversations ADD COLUMN paused_since INTEGER")
+    conn.execute("CREATE INDEX identities_handle ON identities (handle)")
+    conn.execute(
+        "CREATE INDEX conversations_snoozed ON conversations (snoozed_until)"
+        " WHERE snoozed_until IS NOT NULL"
+    )
+
+
 #: MIGRATIONS[i] moves a workspace from version i to version i + 1.
-MIGRATIONS: list[Migration] = [_v1]
+MIGRATIONS: list[Migration] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
