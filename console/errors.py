@@ -64,6 +64,9 @@ class AccountInUseError(AccountError):
 class ChannelError(ConsoleError):
     """A channel adapter failed."""
 
+    #: The channel's own error code when it gave one ("190", "131047", "10/2018278").
+    code: str | None = None
+
 
 class AuthenticationError(ChannelError):
     """The channel rejected our credentials. Never retried."""

@@ -266,9 +266,13 @@ class HttpApi:
         kind = failure.kind or _kind_for_status(status, sending)
         code = f", code {failure.code}" if failure.code else ""
         text = self._text(f"{failure.message[:_MESSAGE_MAX]} ({where}: HTTP {status}{code})")
-        if kind is RateLimitedError:
-            return RateLimitedError(text, self._wait(headers, failure))
-        return kind(text)
+        error = (
+            RateLimitedError(text, self._wait(headers, failure))
+            if kind is RateLimitedError
+            else kind(text)
+        )
+        error.code = failure.code
+        return error
 
     def _wait(self, headers: httpx.Headers, failure: ApiFailure) -> float:
         now = self._clock()
