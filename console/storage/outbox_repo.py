@@ -319,3 +319,149 @@ def counts_by_state(ws: Workspace) -> dict[str, int]:
         str(state): int(n)
         for state, n in ws.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state")
     }
+
+
+# -- what the worker needs (services.outbox) ----------------------------------------------------
+
+#: Payload keys with a meaning of their own (not passed to adapters as ``extra``).
+RESERVED_PAYLOAD_KEYS = frozenset({"recipient", "thread", "subject", "extra", "sandbox"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyContext:
+    """Where a queued reply goes: read from its conversation and the message it answers."""
+
+    channel: str
+    account_id: int
+    account_name: str
+    customer_id: int | None
+    recipient: str | None  # the customer's handle, address or number on that channel
+    in_reply_to: str | None  # external id of the message answered (None if it is local only)
+    thread: str | None  # the conversation's thread key (email root, DM conversation, number)
+    subject: str | None
+    references: tuple[str, ...]
+
+
+def reply_context(ws: Workspace, item_id: int) -> ReplyContext:
+    """Everything an adapter needs to address and thread one outbox item."""
+    row = ws.query_one(
+        "SELECT c.channel, o.account_id, a.name AS account_name, m.customer_id,"
+        " i.handle AS recipient, c.thread_key, c.subject AS conv_subject,"
+        " r.external_id AS parent_ext, r.subject AS parent_subject, r.extra AS parent_extra"
+        " FROM outbox o JOIN messages m ON m.id = o.message_id"
+        " JOIN conversations c ON c.id = o.conversation_id"
+        " JOIN accounts a ON a.id = o.account_id"
+        " LEFT JOIN identities i ON i.id = m.identity_id"
+        " LEFT JOIN messages r ON r.id = o.reply_to_message_id WHERE o.id = ?",
+        (item_id,),
+    )
+    if row is None:
+        raise NotFoundError(f"no outbox item {item_id}")
+    parent = row["parent_ext"]
+    if parent is not None and str(parent).startswith("local:"):
+        parent = None  # answering a reply of ours that has not left yet: nothing to thread to
+    extra = json.loads(row["parent_extra"] or "{}") if row["parent_extra"] else {}
+    refs = [str(r) for r in extra.get("references", []) if r] if isinstance(extra, dict) else []
+    if parent and parent not in refs:
+        refs.append(str(parent))
+    return ReplyContext(
+        channel=str(row["channel"]),
+        account_id=int(row["account_id"]),
+        account_name=str(row["account_name"]),
+        customer_id=None if row["customer_id"] is None else int(row["customer_id"]),
+        recipient=row["recipient"],
+        in_reply_to=parent,
+        thread=row["thread_key"],
+        subject=row["parent_subject"] or row["conv_subject"],
+        references=tuple(refs),
+    )
+
+
+def defer(ws: Workspace, item_id: int, at: int, error: str, now: int) -> None:
+    """Back to the queue for ``at`` without counting the attempt (throttled, offline): nothing was
+    processed, so it must not bring the item closer to giving up."""
+    with ws.transaction() as conn:
+        reschedule(ws, item_id, at, error, now)
+        conn.execute("UPDATE outbox SET attempts = max(0, attempts - 1) WHERE id = ?", (item_id,))
+
+
+def defer_account(ws: Workspace, account_id: int, until: int, error: str, now: int) -> list[int]:
+    """Hold every queued item of one account until ``until`` (a 429 pauses that account only)."""
+    with ws.transaction() as conn:
+        ids = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT id FROM outbox WHERE account_id = ? AND state = 'queued'"
+                " AND next_attempt_at < ?",
+                (account_id, until),
+            )
+        ]
+        for item_id in ids:
+            _set_state(ws, item_id, "queued", Delivery.QUEUED, error, now, next_attempt_at=until)
+    return ids
+
+
+def due_by_account(ws: Workspace) -> dict[int, int]:
+    """For each account with queued items: when its earliest one is due."""
+    return {
+        int(a): int(t)
+        for a, t in ws.conn.execute(
+            "SELECT account_id, min(next_attempt_at) FROM outbox WHERE state = 'queued'"
+            " GROUP BY account_id"
+        )
+    }
+
+
+def waiting_count(ws: Workspace) -> int:
+    """Replies that have not left yet (queued or being sent)."""
+    return int(ws.scalar("SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending')") or 0)
+
+
+def customer_of_item(ws: Workspace, item_id: int) -> int | None:
+    value = ws.scalar(
+        "SELECT m.customer_id FROM outbox o JOIN messages m ON m.id = o.message_id WHERE o.id = ?",
+        (item_id,),
+    )
+    return None if value is None else int(value)
+
+
+# -- the sandbox's record of what it "sent" (services.channels.sandbox) -----------------------
+
+
+def record_sandbox_send(ws: Workspace, idem_key: str, record: dict[str, Any]) -> int:
+    """Note in the item's payload what the sandbox would have sent; returns its sandbox number
+    (the item id). Recording twice keeps the first record: the sandbox is exactly-once too."""
+    with ws.transaction() as conn:
+        row = conn.execute(
+            "SELECT id, payload FROM outbox WHERE idem_key = ?", (idem_key,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no outbox item with key {idem_key}")
+        payload = json.loads(row[1] or "{}")
+        if "sandbox" not in payload:
+            payload["sandbox"] = record
+            conn.execute(
+                "UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(payload), row[0])
+            )
+    return int(row[0])
+
+
+def find_sandbox_send(ws: Workspace, idem_key: str) -> tuple[int, dict[str, Any]] | None:
+    """(sandbox number, record) if the sandbox recorded this reply, else None."""
+    row = ws.conn.execute(
+        "SELECT id, payload FROM outbox WHERE idem_key = ?", (idem_key,)
+    ).fetchone()
+    if row is None:
+        return None
+    record = json.loads(row[1] or "{}").get("sandbox")
+    return (int(row[0]), record) if isinstance(record, dict) else None
+
+
+def peek_due(ws: Workspace, now: int, account_id: int) -> OutboxItem | None:
+    """The item :func:`claim_due` would claim next for this account, without claiming it."""
+    row = ws.conn.execute(
+        f"{_ITEM_SQL} WHERE o.state = 'queued' AND o.next_attempt_at <= ? AND o.account_id = ?"
+        " ORDER BY o.next_attempt_at, o.id LIMIT 1",
+        (now, account_id),
+    ).fetchone()
+    return None if row is None else _item(row)
