@@ -1,5 +1,6 @@
 """The SQL behind reply planning (``services.replies``): the posts a reply answers, whether they are
-already answered, their duplicate groups, and "send and resolve".
+already answered, and their duplicate groups. ("Send and resolve" uses
+``console.storage.conversations.set_status``.)
 
 Every query is an index lookup: messages by id or ``(channel, external_id)``, a conversation's
 messages by ``messages_conversation``, replies to a post by ``messages_parent``, groups by id or by
@@ -63,16 +64,6 @@ def conversation_row(ws: Workspace, conversation_id: int) -> dict[str, Any]:
     return row
 
 
-def latest_inbound(ws: Workspace, conversation_id: int) -> int | None:
-    """The conversation's latest inbound message (what a reply answers by default)."""
-    value = ws.scalar(
-        "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'in'"
-        " ORDER BY created_at DESC, id DESC LIMIT 1",
-        (conversation_id,),
-    )
-    return None if value is None else int(value)
-
-
 def answered(ws: Workspace, message_ids: Iterable[int]) -> dict[int, str]:
     """For the posts already answered: ``"sent"`` (a reply went out: threaded to the post, or a later
     outbound message in its conversation) or ``"queued"`` (our reply to it waits in the outbox).
@@ -130,17 +121,3 @@ def group_row(ws: Workspace, group_id: int) -> dict[str, Any]:
 def group_message_ids(ws: Workspace, group: dict[str, Any]) -> list[int]:
     """The posts of a group, oldest first."""
     return [int(r["id"]) for r in triage_repo.group_members(ws, group)]
-
-
-def resolve_conversations(ws: Workspace, conversation_ids: Iterable[int], now: int) -> list[int]:
-    """Mark conversations resolved ("send and resolve"); returns those that changed."""
-    ids = sorted({int(i) for i in conversation_ids})
-    if not ids:
-        return []
-    with ws.transaction() as conn:
-        rows = conn.execute(
-            "UPDATE conversations SET status = 'resolved', resolved_at = ?, snoozed_until = NULL"
-            " WHERE id IN (SELECT value FROM json_each(?)) AND status != 'resolved' RETURNING id",
-            (now, json.dumps(ids)),
-        ).fetchall()
-    return sorted(int(r[0]) for r in rows)
