@@ -13,8 +13,9 @@ outcome                                       error
                                               ``Retry-After``, the channel's reset/usage
                                               headers, else a default)
 other 4xx, bad base URL                       ``RejectedError`` with the channel's message
-5xx, 408, connect error, pool timeout,        ``TransientError``
-unreadable answer to a fetch
+5xx, 408, connect error, pool timeout,        ``TransientError`` (``UnreachableError``
+                                              when nothing could connect)
+unreadable answer to a fetch                  (``MalformedResponseError``)
 timeout / dropped connection after the        ``UnknownOutcomeError`` (reconcile first)
 request left, on a send (``sending=True``);
 504 or unreadable 2xx answer to a send
@@ -71,6 +72,13 @@ _MESSAGE_MAX = 300
 
 class MalformedResponseError(TransientError):
     """The channel answered a fetch with something that is not the JSON it documents."""
+
+
+class UnreachableError(TransientError):
+    """The channel could not be reached at all (connection refused, DNS, connect timeout):
+    nothing was sent. ``offline`` tells the outbox to hold the account's replies and probe."""
+
+    offline = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +213,10 @@ class HttpApi:
             raise self._lost(
                 where, "no complete answer within the deadline", phase, sending
             ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(self._text(f"cannot reach {where}: {_describe(exc)}")) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise UnreachableError(self._text(f"cannot reach {where}: {_describe(exc)}")) from None
+        except httpx.PoolTimeout as exc:
+            raise TransientError(self._text(f"no free connection for {where}: {exc}")) from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise RejectedError(self._text(f"cannot send {where}: {_describe(exc)}")) from None
         except (httpx.WriteError, httpx.WriteTimeout) as exc:
