@@ -30,7 +30,6 @@ whole state machine without real waiting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import math
@@ -207,7 +206,8 @@ class Outbox:
     account and may raise a ``ConsoleError`` (no credentials...), which holds that account.
     ``pace`` is the minimum spacing in seconds between two sends of one account; by default
     ``1 / limits.requests_per_second``, else 1 s between public replies (so copying an answer to
-    every duplicate does not burst on the channel).
+    every duplicate does not burst on the channel). ``idle_poll`` bounds how long :meth:`run`
+    sleeps without a :meth:`notify`, for replies queued by another process (None: never).
     """
 
     def __init__(
@@ -226,6 +226,7 @@ class Outbox:
         jitter: Callable[[], float] = random.random,
         reconcile_delay: float = RECONCILE_DELAY_S,
         retriage: Retriage | None = None,
+        idle_poll: float | None = 30.0,
     ) -> None:
         self.ws = ws
         self.adapters = adapters
@@ -244,6 +245,7 @@ class Outbox:
 
             retriage = retriage_customers
         self.retriage = retriage
+        self.idle_poll = idle_poll
         self._accounts: dict[int, _Account] = {}
         self._pending: dict[int, _Pending] = {}
         self._wake = asyncio.Event()
@@ -356,6 +358,9 @@ class Outbox:
                 delay = self._next_wake_in()
                 if delay is not None and delay <= 0 and not spawned:
                     delay = 0.05  # never spin: something due could not start (e.g. a race)
+                if self.idle_poll is not None:
+                    # another process (the CLI, a second window) may enqueue without notify()
+                    delay = self.idle_poll if delay is None else min(delay, self.idle_poll)
                 await self._wait(delay)
         finally:
             workers = [a.worker for a in self._accounts.values() if a.worker is not None]
@@ -753,12 +758,3 @@ class Outbox:
         if status != self._last_status:
             self._last_status = status
             self.bus.publish(OutboxChanged(reason="status", source=self))
-
-
-async def close_adapters(adapters: Iterable[object]) -> None:
-    """Close adapters that hold connections (``aclose``), ignoring those that do not."""
-    for adapter in adapters:
-        close = getattr(adapter, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
