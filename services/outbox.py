@@ -514,6 +514,9 @@ class Outbox:
         }
         if isinstance(payload.get("extra"), dict):
             extra.update({str(k): str(v) for k, v in payload["extra"].items()})
+        if ctx.last_inbound_at is not None:
+            # Messenger, Instagram and WhatsApp check their 24-hour window before sending
+            extra.setdefault("last_inbound_at", str(ctx.last_inbound_at))
         subject = payload.get("subject") or ctx.subject
         if subject and ctx.channel == "email" and not subject.lower().startswith("re:"):
             subject = f"Re: {subject}"

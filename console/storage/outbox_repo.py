@@ -340,13 +340,14 @@ class ReplyContext:
     thread: str | None  # the conversation's thread key (email root, DM conversation, number)
     subject: str | None
     references: tuple[str, ...]
+    last_inbound_at: int | None = None  # the customer's last message (messaging windows)
 
 
 def reply_context(ws: Workspace, item_id: int) -> ReplyContext:
     """Everything an adapter needs to address and thread one outbox item."""
     row = ws.query_one(
         "SELECT c.channel, o.account_id, a.name AS account_name, m.customer_id,"
-        " i.handle AS recipient, c.thread_key, c.subject AS conv_subject,"
+        " i.handle AS recipient, c.thread_key, c.subject AS conv_subject, c.last_inbound_at,"
         " r.external_id AS parent_ext, r.subject AS parent_subject, r.extra AS parent_extra"
         " FROM outbox o JOIN messages m ON m.id = o.message_id"
         " JOIN conversations c ON c.id = o.conversation_id"
@@ -374,6 +375,7 @@ def reply_context(ws: Workspace, item_id: int) -> ReplyContext:
         thread=row["thread_key"],
         subject=row["parent_subject"] or row["conv_subject"],
         references=tuple(refs),
+        last_inbound_at=None if row["last_inbound_at"] is None else int(row["last_inbound_at"]),
     )
 
 

@@ -88,6 +88,7 @@ def test_reply_is_addressed_and_threaded_from_the_workspace(harness: Harness, ai
     assert reply.mode == "public"
     assert reply.idempotency_key == harness.item(items[0])["idem_key"]
     assert reply.text.startswith("Sorry about that!")
+    assert reply.extra["last_inbound_at"] == str(int(T0) - 600)  # for 24-hour windows
 
 
 def test_email_reply_carries_subject_and_references(harness: Harness, aio) -> None:
