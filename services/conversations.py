@@ -14,7 +14,7 @@ from console.domain import Status
 from console.storage import conversations as repo
 from console.storage.conversations import ActionResult
 from console.storage.db import Workspace
-from console.triage.engine import retriage_customers
+from console.triage.engine import retriage
 
 Clock = Callable[[], int]
 
@@ -36,7 +36,7 @@ class ConversationActions:
             return done
         customers = {r.customer_id for r in done if r.customer_id is not None}
         if customers:
-            retriage_customers(self.ws, customers)
+            retriage(self.ws, customers, clock=self.clock)
         conversations = frozenset(r.conversation_id for r in done)
         self.bus.publish(
             MessagesChanged(

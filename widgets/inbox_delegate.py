@@ -72,7 +72,8 @@ class InboxDelegate(QStyledItemDelegate):
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
-        return QSize(option.rect.width() or 360, ROW_HEIGHT)
+        # The list gives every row its full width; a small hint keeps a horizontal bar away.
+        return QSize(100, ROW_HEIGHT)
 
     def paint(
         self,
@@ -84,8 +85,8 @@ class InboxDelegate(QStyledItemDelegate):
         if row is None:
             return
         t = self.theme
-        rect = QRect(option.rect)  # type: ignore[attr-defined]
-        state = option.state  # type: ignore[attr-defined]
+        rect = QRect(option.rect)
+        state = option.state
         selected = bool(state & QStyle.StateFlag.State_Selected)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -118,7 +119,7 @@ class InboxDelegate(QStyledItemDelegate):
 
         text_color = t.color("selection_text") if selected else t.color("text")
         muted = t.color("muted")
-        base_font = QFont(option.font)  # type: ignore[attr-defined]
+        base_font = QFont(option.font)
         bold = QFont(base_font)
         bold.setWeight(QFont.Weight.DemiBold)
         small = QFont(base_font)

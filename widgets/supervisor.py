@@ -25,14 +25,12 @@ Signals:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -68,6 +66,7 @@ from services.metrics import (
     take_snapshot,
 )
 from widgets.bridge import QtBridge
+from widgets.dbworker import DbWorker
 from widgets.supervisor_alerts import AlertList, ElidedButton, TrayNotifier
 from widgets.supervisor_charts import HistogramChart, HourlyChart, TrendChart, muted
 from widgets.supervisor_models import AgentModel, QueueModel, account_label
@@ -110,68 +109,6 @@ def make_inbox_filter(selection: Selection, conversation_ids: list[int]) -> Any:
     if title_field is not None:
         values[title_field] = selection.title
     return InboxFilter(**values)
-
-
-class DbWorker(QObject):
-    """Runs workspace calls on one background thread with its own connection.
-
-    ``submit(fn, on_done)`` calls ``fn(workspace)`` on the worker thread and ``on_done(result)``
-    back on the GUI thread; a failure goes to ``on_error`` (default: the log). After
-    :meth:`shutdown` nothing more is delivered.
-    """
-
-    _finished = Signal(object, object, object)
-
-    def __init__(self, path: Path, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.path = path
-        self._ws: Workspace | None = None
-        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="supervisor-db"
-        )
-        # Queued even when a call finishes before submit() returns (the future then runs its
-        # callback on the submitting thread): results always arrive from the event loop.
-        self._finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
-
-    def _run(self, fn: Callable[[Workspace], T]) -> T:
-        if self._ws is None:
-            self._ws = Workspace(self.path, create=False)
-        return fn(self._ws)
-
-    def submit(
-        self,
-        fn: Callable[[Workspace], T],
-        on_done: Callable[[T], None],
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> bool:
-        if self._executor is None:
-            return False
-        future = self._executor.submit(self._run, fn)
-        # Runs on the worker thread: the queued signal brings the result to the GUI thread.
-        future.add_done_callback(lambda f: self._finished.emit(f, on_done, on_error))
-        return True
-
-    def _deliver(self, future: Future[Any], on_done: Callable[[Any], None], on_error: Any) -> None:
-        if self._executor is None or future.cancelled():
-            return
-        exc = future.exception()
-        if exc is None:
-            on_done(future.result())
-        elif on_error is not None:
-            on_error(exc)
-        else:
-            log.error("supervisor query failed: %s", exc, exc_info=exc)
-
-    def _close_ws(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
-
-    def shutdown(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.submit(self._close_ws)
-            executor.shutdown(wait=True, cancel_futures=False)
 
 
 def _section(title: str) -> QLabel:

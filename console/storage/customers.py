@@ -146,6 +146,20 @@ def conversations_of_customer(ws: Workspace, customer_id: int, among: Iterable[i
     }
 
 
+def conversation_ids_of(ws: Workspace, customer_ids: Iterable[int]) -> list[int]:
+    """Every conversation of the given customers."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return [
+        int(r[0])
+        for r in ws.conn.execute(
+            f"SELECT id FROM conversations WHERE customer_id IN ({marks})", ids
+        )
+    ]
+
+
 def fts_query(text: str) -> str:
     """A safe FTS5 query: every word must appear; a trailing ``*`` keeps prefix search."""
     words = re.findall(r"[\w']+\*?", text, flags=re.UNICODE)
