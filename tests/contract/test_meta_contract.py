@@ -332,3 +332,21 @@ def test_test_names_the_page(meta_server: MetaServer, with_client: Any) -> None:
     assert "Acme Support" in line and PAGE_ID in line
     line = run(with_client, config(meta_server, Channel.INSTAGRAM), "test")
     assert "@acme.support" in line
+
+
+def test_malformed_graph_nodes_are_skipped(meta_server: MetaServer, with_client: Any) -> None:
+    good = meta_server.add_dm("messenger", *ANDY, "fine")
+    conv = meta_server.conversations[f"t_me{ANDY[0]}"]
+    conv["messages"].insert(
+        0, {"id": "m_nofrom", "created_time": conv["updated_time"], "message": "?"}
+    )
+    conv["messages"].insert(0, {"id": "m_notime", "from": {"id": BEA[0]}, "message": "?"})
+    meta_server.conversations["t_broken"] = {
+        "id": "t_broken", "platform": "messenger", "psid": "1", "updated_time": conv["updated_time"],
+        "messages": [{"from": "not an object", "created_time": 5}],
+    }  # fmt: skip
+
+    result = run(with_client, config(meta_server, Channel.MESSENGER), "fetch", {})
+
+    assert [m.external_id for m in result.messages] == [good]
+    assert len(result.problems) == 3 and all("without id" in p for p in result.problems)

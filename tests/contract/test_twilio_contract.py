@@ -198,3 +198,21 @@ def test_declarations_and_test(twilio_server: TwilioServer, with_client: Any) ->
     )
     assert "base_url" in TwilioSmsAdapter.SETTING_FIELDS
     assert set(TwilioSmsAdapter.SECRET_FIELDS) == {"account_sid", "auth_token"}
+
+
+def test_a_429_storm_then_one_delivery(twilio_server: TwilioServer, with_client: Any) -> None:
+    twilio_server.misbehave("429", times=3)
+
+    async def body(client: httpx.AsyncClient) -> list[Any]:
+        adapter = TwilioSmsAdapter(config(twilio_server), client)
+        outcomes: list[Any] = []
+        for _ in range(4):
+            try:
+                outcomes.append(await adapter.send(sms("hello")))
+            except RateLimitedError as exc:
+                outcomes.append(exc.retry_after)
+        return outcomes
+
+    outcomes = with_client(body)
+    assert outcomes[:3] == [2.0, 2.0, 2.0] and outcomes[3].remote_id
+    assert [m["body"] for m in twilio_server.messages] == ["hello"], "throttled sends did nothing"
