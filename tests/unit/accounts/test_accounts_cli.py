@@ -64,7 +64,7 @@ def smtp_port() -> Iterator[int]:
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
         from aiosmtpd.smtp import AuthResult
 
-        return AuthResult(success=getattr(data, "password", b"") == SECRET.encode())
+        return AuthResult(success=getattr(data, "password", b"") == SECRET.encode(), handled=False)
 
     port = free_port()
     controller = Controller(
