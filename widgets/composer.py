@@ -145,8 +145,8 @@ class TemplatePopup(QFrame):
         layout.addWidget(hint)
         self.hide()
 
-    def set_templates(self, templates: list[Template]) -> None:
-        self.model.set_templates(templates)
+    def set_templates(self, templates: list[Template], language: str | None = None) -> None:
+        self.model.set_templates(templates, language)
         if templates:
             self.view.setCurrentIndex(self.model.index(0, 0))
 
@@ -394,6 +394,22 @@ class Composer(QWidget):
         self._show_groups()
         self._refresh()
 
+    def refresh_context(self) -> None:
+        """Read the conversation again (a new message, a reply sent elsewhere) keeping the text:
+        connect it to the bridge's ``messages_changed`` for the shown conversation."""
+        ctx = self.ctx
+        if ctx is None:
+            return
+        try:
+            self.ctx = self.planner.context(ctx.conversation_id, ctx.message_id, agent=self.agent())
+        except ConsoleError as exc:
+            self._error = str(exc)
+        if self.mode not in self.ctx.modes:
+            self.mode = self.ctx.default_mode
+        self._show_header()
+        self._show_groups()
+        self._refresh()
+
     def answer_duplicates(self, conversation_id: int, message_id: int) -> None:
         """Open on a group post, ready to copy the reply to every duplicate."""
         if self.ctx is None or self.ctx.message_id != message_id:
@@ -580,7 +596,7 @@ class Composer(QWidget):
         if not shown:
             self.popup.hide()
             return
-        self.popup.set_templates(shown)
+        self.popup.set_templates(shown, self.ctx.language if self.ctx else None)
         self._place_popup()
 
     def _place_popup(self) -> None:

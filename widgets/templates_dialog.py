@@ -82,11 +82,22 @@ class TemplateListModel(QAbstractListModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.templates: list[Template] = []
+        self.language: str | None = None  # the customer's: rows without it say so
+        self._labels: list[str] = []
 
-    def set_templates(self, templates: Sequence[Template]) -> None:
+    def set_templates(self, templates: Sequence[Template], language: str | None = None) -> None:
         self.beginResetModel()
         self.templates = list(templates)
+        self.language = language
+        self._labels = [self._label(t) for t in self.templates]
         self.endResetModel()
+
+    def _label(self, t: Template) -> str:
+        label = f"{t.shortcut}   {t.name}" if t.shortcut else t.name
+        languages = {x for x in t.languages() if x}
+        if self.language and languages and self.language not in languages:
+            label += f"   · no {language_name(self.language)}"
+        return label
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.templates)
@@ -96,7 +107,7 @@ class TemplateListModel(QAbstractListModel):
             return None
         t = self.templates[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{t.shortcut}   {t.name}" if t.shortcut else t.name
+            return self._labels[index.row()]
         if role == Qt.ItemDataRole.ToolTipRole:
             langs = ", ".join(language_name(x) for x in t.languages() if x) or "any language"
             return f"{t.description}\n{langs}" if t.description else langs

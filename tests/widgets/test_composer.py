@@ -305,3 +305,25 @@ def test_composer_offscreen_render(qtbot: Any, composer: Composer, tmp_path: Pat
     image = composer.grab()
     assert image.width() > 600 and image.height() > 120
     assert image.save(str(tmp_path / "composer.png"))
+
+
+def test_picker_says_which_templates_lack_the_customers_language(
+    qtbot: Any, composer: Composer, ws: Workspace
+) -> None:
+    from console.templates import Variant, make_template
+
+    templates_repo.create(
+        ws, make_template("English only", [Variant("Hi", "en")], shortcut="/eng"), NOW
+    )
+    composer.reload_templates()
+    qtbot.keyClicks(composer.editor, "/eng")
+    label = composer.popup.model.data(composer.popup.model.index(0, 0))
+    assert label.endswith("· no Finnish")
+    qtbot.keyClick(composer.editor, Qt.Key.Key_Return)
+    assert composer.text() == "Hi" and "no Finnish variant; used English" in composer.note.text()
+
+
+def test_refresh_context_keeps_the_text(composer: Composer, ws: Workspace) -> None:
+    composer.set_text("keep me")
+    composer.refresh_context()
+    assert composer.text() == "keep me" and composer.ctx is not None
