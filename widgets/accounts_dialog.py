@@ -17,6 +17,7 @@ Remove asks for a confirmation in place; an account with conversations can only 
 "also delete its conversations" ticked. Signals:
 
     changed(): an account was saved or removed (the inbox's account names may have changed)
+    saved(int): this account's set-up changed (an adapter pool should build it again)
     removed(object): a :class:`~console.storage.accounts.RemovedAccount`; its ``customer_ids``
         need triage again (the caller runs ``retriage_customers`` on its storage worker)
 
@@ -77,6 +78,7 @@ class AccountsDialog(QDialog):
     """Add, edit, test and remove channel accounts (see the module docstring)."""
 
     changed = Signal()
+    saved = Signal(int)
     removed = Signal(object)
 
     def __init__(
@@ -441,6 +443,7 @@ class AccountsDialog(QDialog):
             self.say(f"Saved, but the secrets were not: {problem}", error=True)
         else:
             self.say(f"Saved {account.label}.")
+        self.saved.emit(account.id)
         self.changed.emit()
         return account
 

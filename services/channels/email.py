@@ -351,13 +351,14 @@ class EmailAdapter:
                 return FetchResult([], state)
             uids = [u for u in await self._search(imap, "UID", f"{last + 1}:*") if u > last]
             batch = uids[: self.batch_size]
-            messages = await self._read_batch(imap, batch, box)
+            problems: list[str] = []
+            messages = await self._read_batch(imap, batch, box, problems)
         if batch:
             state["last_uid"] = str(batch[-1])
-        return FetchResult(messages, state, more=len(uids) > len(batch))
+        return FetchResult(messages, state, more=len(uids) > len(batch), problems=problems)
 
     async def _read_batch(
-        self, imap: aioimaplib.IMAP4, uids: list[int], box: Mailbox
+        self, imap: aioimaplib.IMAP4, uids: list[int], box: Mailbox, problems: list[str]
     ) -> list[IncomingMessage]:
         if not uids:
             return []
@@ -370,13 +371,13 @@ class EmailAdapter:
                 if data is None:
                     log.warning("%s: UID %d vanished before it was fetched", self.account, uid)
                     continue
-                record = self._parse(uid, data, sizes.get(uid), box)
+                record = self._parse(uid, data, sizes.get(uid), box, problems)
                 if record is not None:
                     messages.append(record)
         return messages
 
     def _parse(
-        self, uid: int, data: bytes, size: int | None, box: Mailbox
+        self, uid: int, data: bytes, size: int | None, box: Mailbox, problems: list[str]
     ) -> IncomingMessage | None:
         extra: dict[str, Any] = {"imap_uid": uid, "imap_mailbox": box.name}
         if size is not None and size > len(data):
@@ -391,6 +392,7 @@ class EmailAdapter:
             )
         except ImportFormatError as exc:
             log.warning("%s: skipped UID %d of %s: %s", self.account, uid, box.name, exc)
+            problems.append(f"{box.name} UID {uid}: {exc}")
             return None
         if self._is_own_reply(record):
             return None

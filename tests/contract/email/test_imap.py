@@ -175,6 +175,9 @@ def test_a_5_mb_mail_and_invalid_utf8_neither_crash_nor_stop_the_others(
     by_id = {m.external_id.split("@")[0]: m for m in result.messages}
     assert set(by_id) == {big_id, bad_id, ok_id}  # the mail without a sender is skipped
     assert result.cursor["last_uid"] == "4"  # ... and the cursor moves past it
+    assert result.problems == [
+        "INBOX UID 3: no sender address (From, Sender and Return-Path missing or unreadable)"
+    ]
     assert len(by_id[big_id].text) <= MAX_TEXT_CHARS + 200
     assert by_id[big_id].extra.get("truncated")
     assert "\ufffd" in by_id[bad_id].text and "caf" in by_id[bad_id].text
