@@ -313,6 +313,15 @@ class Outbox:
         self._publish_item(item)
         self.notify()
 
+    def confirm_sent(self, item_id: int, remote_id: str | None = None) -> None:
+        """An agent found an ``unknown`` reply on the channel: record it as sent (no resend)."""
+        item = repo.get_item(self.ws, item_id)
+        if item.state != "unknown":
+            raise ConsoleError(f"reply {item_id} is {item.state}: only unknown ones are confirmed")
+        self._pending.pop(item_id, None)
+        self._on_sent(item, remote_id or f"confirmed:{item.idem_key}")
+        self._publish_item(item)
+
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
@@ -715,7 +724,8 @@ class Outbox:
     def _needs_agent(self, item: OutboxItem, why: str) -> None:
         self._pending.pop(item.id, None)
         message = (
-            f"may or may not have been sent: {why}. Look on the channel, then retry it or leave it"
+            f"may or may not have been sent: {why}. Look on the channel: if it is not there, "
+            "retry it; if it is, confirm it as sent"
         )
         repo.mark_unknown(self.ws, item.id, message, self._now_s())
         self._publish_item(item)

@@ -23,9 +23,16 @@ RETRYABLE = ("failed", "unknown")
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "outbox", help="replies on their way (state, attempts, error), or `outbox retry ID`"
+        "outbox",
+        help="replies on their way (state, attempts, error); `outbox retry ID`, `outbox confirm ID`",
     )
-    p.add_argument("action", nargs="?", choices=["retry"], help="retry a failed or unknown reply")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["retry", "confirm"],
+        help="retry: send a failed or unknown reply again; confirm: an unknown reply is on the "
+        "channel (you checked), record it as sent",
+    )
     p.add_argument("item_id", nargs="?", type=int, metavar="ID")
     p.add_argument("--state", choices=STATES, action="append", help="only items in this state")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
@@ -60,10 +67,12 @@ def _item_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_outbox(args: argparse.Namespace, ctx: Context) -> int:
     ws = ctx.workspace()
+    if args.action is not None and args.item_id is None:
+        error(f"outbox {args.action} needs the item ID (see `outbox --json`)")
+        return 2
+    if args.action == "confirm":
+        return _confirm(ws, args.item_id)
     if args.action == "retry":
-        if args.item_id is None:
-            error("outbox retry needs the item ID (see `outbox --json`)")
-            return 2
         item = outbox_repo.get_item(ws, args.item_id)
         if item.state not in RETRYABLE:
             error(f"item {item.id} is {item.state}; only failed or unknown replies can be retried")
@@ -77,6 +86,21 @@ def cmd_outbox(args: argparse.Namespace, ctx: Context) -> int:
         return 2
     rows = outbox_repo.list_outbox(ws, states=tuple(args.state) if args.state else None)
     emit_json([_item_json(r) for r in rows])
+    return 0
+
+
+def _confirm(ws: Any, item_id: int) -> int:
+    import time
+
+    from console.changes import EventBus
+    from services.outbox import Outbox
+
+    def no_adapter(account_id: int) -> Any:
+        raise AssertionError("confirming needs no channel")
+
+    Outbox(ws, no_adapter, time.time, EventBus()).confirm_sent(item_id)
+    item = outbox_repo.get_item(ws, item_id)
+    emit_json({"id": item.id, "state": item.state, "remote_id": item.remote_id})
     return 0
 
 

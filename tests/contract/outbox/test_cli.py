@@ -68,6 +68,20 @@ def test_send_once_then_list_then_retry(db: Path, capsys: pytest.CaptureFixture[
     assert again["sent"] == 0  # nothing is sent twice
 
 
+def test_confirm_an_unknown_reply(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = Workspace(db)
+    try:
+        outbox_repo.mark_unknown(ws, 1, "may or may not have been sent", int(T0))
+    finally:
+        ws.close()
+    code, _, err = run(capsys, db, "outbox", "confirm", "2")
+    assert code == 2 and "only unknown" in err
+    code, done, _ = run(capsys, db, "outbox", "confirm", "1")
+    assert code == 0 and done["state"] == "sent" and done["remote_id"].startswith("confirmed:")
+    code, summary, _ = run(capsys, db, "send", "--once")
+    assert summary["sent"] == 2 and summary["reconciled"] == 0  # 2 and 4; 1 was confirmed
+
+
 def test_sync_skips_sandbox_accounts(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, summary, _ = run(capsys, db, "sync", "--once")
     assert code == 0
