@@ -35,8 +35,10 @@ import logging
 import math
 import random
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,6 +106,53 @@ def _plural(n: int, word: str = "reply", many: str = "replies") -> str:
     return f"{n} {word if n == 1 else many}"
 
 
+class SenderLease:
+    """One sending process per workspace: an OS lock on a file beside the workspace.
+
+    Two workers on one workspace (the window and ``agent-console send``) would each take the
+    other's in-flight items for interrupted ones and could send them twice. The OS releases the
+    lock when its process ends, however it ends (even SIGKILL), so a restart after a crash gets it
+    at once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        handle = open(self.path, "a+b")  # noqa: SIM115 - held open for the lease's lifetime
+        try:
+            _lock_file(handle)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing releases the lock
+            self._file = None
+
+
+def _lock_file(handle: Any) -> None:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 @dataclass(frozen=True, slots=True)
 class AccountState:
     """What the outbox knows about one account's queue (for the status line and tooltips)."""
@@ -121,11 +170,14 @@ class OutboxStatus:
     unknown: int  # need a look-up or the agent
     failed: int
     accounts: tuple[AccountState, ...] = ()
+    standby: bool = False  # another process sends this workspace's replies
 
     @property
     def message(self) -> str:
         """One line for the window's status bar."""
         parts = []
+        if self.standby:
+            parts.append("Another Agent Console is sending this workspace's replies")
         if not self.online:
             parts.append(f"Offline: {_plural(self.waiting)} waiting")
         elif self.waiting:
@@ -143,6 +195,7 @@ class OutboxStatus:
     def to_json(self) -> dict[str, Any]:
         return {
             "online": self.online,
+            "standby": self.standby,
             "waiting": self.waiting,
             "unknown": self.unknown,
             "failed": self.failed,
@@ -208,6 +261,8 @@ class Outbox:
     ``1 / limits.requests_per_second``, else 1 s between public replies (so copying an answer to
     every duplicate does not burst on the channel). ``idle_poll`` bounds how long :meth:`run`
     sleeps without a :meth:`notify`, for replies queued by another process (None: never).
+    Only one process sends per workspace (:class:`SenderLease`): a second one stands by
+    (``status.standby``) and takes over when the first ends. :meth:`close` gives the lease up.
     """
 
     def __init__(
@@ -227,6 +282,7 @@ class Outbox:
         reconcile_delay: float = RECONCILE_DELAY_S,
         retriage: Retriage | None = None,
         idle_poll: float | None = 30.0,
+        lease: SenderLease | None = None,
     ) -> None:
         self.ws = ws
         self.adapters = adapters
@@ -246,10 +302,12 @@ class Outbox:
             retriage = retriage_customers
         self.retriage = retriage
         self.idle_poll = idle_poll
+        self.lease = lease or SenderLease(ws.path.with_name(ws.path.name + ".sender-lock"))
         self._accounts: dict[int, _Account] = {}
         self._pending: dict[int, _Pending] = {}
         self._wake = asyncio.Event()
         self._started = False
+        self._standby_logged = False
         self._stopping = False
         self._last_status: OutboxStatus | None = None
         self.summary = RunSummary()
@@ -280,6 +338,7 @@ class Outbox:
             unknown=counts.get("unknown", 0),
             failed=counts.get("failed", 0),
             accounts=accounts,
+            standby=self._started and not self.lease.held,
         )
 
     def notify(self) -> None:
@@ -327,11 +386,19 @@ class Outbox:
         self._wake.set()
 
     async def start(self) -> list[int]:
-        """Recover after a crash: items left ``sending`` become ``unknown``; every unknown item is
-        queued for a look-up on its channel. Returns the interrupted ids. Runs once."""
-        if self._started:
+        """Take the sender lease, then recover after a crash: items left ``sending`` become
+        ``unknown`` and every unknown item is queued for a look-up on its channel. Returns the
+        interrupted ids. Without the lease (another process sends) nothing is touched."""
+        if self._started and self.lease.held:
             return []
         self._started = True
+        if not self.lease.acquire():
+            if not self._standby_logged:
+                log.warning("outbox: another process sends for %s; standing by", self.ws.path)
+                self._standby_logged = True
+                self._publish_status()
+            return []
+        self._standby_logged = False
         now = self._now_s()
         interrupted = repo.recover_interrupted(self.ws, now)
         if interrupted:
@@ -340,12 +407,20 @@ class Outbox:
             self._pending[item.id] = _Pending(item.account_id, self.clock())
         for item_id in interrupted:
             self._publish_item(repo.get_item(self.ws, item_id))
+        self._publish_status()
         return interrupted
+
+    def close(self) -> None:
+        """Give the sender lease up (the window closes, the command ends)."""
+        self.stop()
+        self.lease.release()
 
     async def send_once(self) -> dict[str, Any]:
         """Send (and reconcile) everything due now, concurrently per account, then return a
         summary: this run's counts and the outbox status."""
         await self.start()
+        if not self.lease.held:
+            return {**RunSummary().to_json(), "status": self.status.to_json()}
         before = RunSummary(**{k: v for k, v in self.summary.to_json().items()})
         for _round in range(10_000):
             due = self._due_accounts()
@@ -363,6 +438,11 @@ class Outbox:
         try:
             while not self._stopping:
                 self._wake.clear()
+                if not self.lease.held:
+                    await self.start()  # take over when the other sender ends
+                    if not self.lease.held:
+                        await self._wait(self.idle_poll or 5.0)
+                        continue
                 spawned = self._spawn_workers()
                 delay = self._next_wake_in()
                 if delay is not None and delay <= 0 and not spawned:

@@ -125,6 +125,9 @@ async def _send(args: argparse.Namespace, ctx: Context) -> int:
             if args.once:
                 summary = await outbox.send_once()
                 emit_json(summary)
+                if summary["status"]["standby"]:
+                    say("another process is sending this workspace's replies: nothing done")
+                    return 3
                 return 0 if not summary["failed"] else 1
             say("sending queued replies; Ctrl-C to stop")
 
@@ -140,4 +143,5 @@ async def _send(args: argparse.Namespace, ctx: Context) -> int:
             await outbox.run()
             return 0
         finally:
+            outbox.close()
             await pool.aclose()

@@ -292,11 +292,14 @@ async def _work(args: argparse.Namespace) -> None:
             retriage=lambda ws, ids: None,
         )
         for _ in range(2000):
-            await outbox.send_once()
+            summary = await outbox.send_once()
+            if summary["status"]["standby"]:
+                print("standby", flush=True)
             counts = outbox_repo.counts_by_state(ws)
             if not any(counts.get(s) for s in ("queued", "sending", "unknown")):
                 break
             await asyncio.sleep(0.05)
+        outbox.close()
     print(json.dumps(outbox_repo.counts_by_state(ws)), file=sys.stderr, flush=True)
 
 

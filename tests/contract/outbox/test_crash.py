@@ -152,3 +152,20 @@ def test_kill_between_the_channels_receipt_and_mark_sent(
     finish(start_worker(db, channel.url, "--compose", str(n)))
     assert_exactly_once(db, channel, n)
     assert channel.lookups == 1  # found on the channel: marked sent with its id, not resent
+
+
+def test_a_second_sender_stands_by_until_the_first_dies(
+    tmp_path: Path, channel: LoopbackChannel
+) -> None:
+    n = 4
+    db = tmp_path / "ws.sqlite"
+    make_workspace(db, n)
+    first = start_worker(db, channel.url, "--compose", str(n), "--pre-send-fixed", "30")
+    wait_for(lambda: any(s == "sending" for s, _ in states(db).values()))
+    second = start_worker(db, channel.url, "--compose", str(n))
+    assert second.stdout is not None
+    assert second.stdout.readline().strip() == "standby"  # it did not take the in-flight item
+    assert [s for s, _ in states(db).values()].count("sending") == 1
+    kill(first)  # the OS frees its lease: the second takes over and recovers its item
+    finish(second)
+    assert_exactly_once(db, channel, n)

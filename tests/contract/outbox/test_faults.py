@@ -25,6 +25,16 @@ def channel() -> Iterator[LoopbackChannel]:
     server.stop()
 
 
+OPEN: list[Outbox] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_outboxes() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 def fast_outbox(ws: Workspace, adapters: dict[int, LoopbackAdapter], **kw: Any) -> Outbox:
     kw.setdefault("reconcile_delay", 0.02)
     kw.setdefault("backoff_base", 0.01)
@@ -32,9 +42,11 @@ def fast_outbox(ws: Workspace, adapters: dict[int, LoopbackAdapter], **kw: Any) 
     kw.setdefault("retriage", lambda ws, ids: None)
     import time
 
-    return Outbox(
+    outbox = Outbox(
         ws, adapters.__getitem__, kw.pop("clock", time.time), kw.pop("bus", EventBus()), **kw
     )
+    OPEN.append(outbox)
+    return outbox
 
 
 async def drain(

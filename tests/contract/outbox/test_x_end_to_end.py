@@ -61,6 +61,7 @@ def test_sync_then_reply_through_the_real_x_adapter(
             )
             outbox = Outbox(workspace, pool, time.time, bus, retriage=lambda ws, ids: None)
             summary = await outbox.send_once()
+            outbox.close()
             await pool.aclose()
             return summary
 

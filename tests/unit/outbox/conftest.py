@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,14 +201,21 @@ class Harness:
     events: Recorder
     adapters: dict[int, ScriptedAdapter]
     retriaged: list[list[int]]
+    workers: list[Outbox] = field(default_factory=list)
 
     def outbox(self, **kw: Any) -> Outbox:
+        """A new worker; the previous one ends first (one sender per workspace)."""
+
         def factory(aid: int) -> Any:
             return self.adapters[aid]
 
+        for old in self.workers:
+            old.close()
         kw.setdefault("jitter", lambda: 0.5)
         kw.setdefault("retriage", lambda ws, ids: self.retriaged.append(list(ids)))
-        return Outbox(self.ws, factory, self.clock, self.bus, sleep=self.clock.sleep, **kw)
+        outbox = Outbox(self.ws, factory, self.clock, self.bus, sleep=self.clock.sleep, **kw)
+        self.workers.append(outbox)
+        return outbox
 
     def states(self) -> dict[int, str]:
         return {
@@ -222,6 +229,9 @@ class Harness:
 
 
 @pytest.fixture
-def harness(workspace: Workspace) -> Harness:
+def harness(workspace: Workspace) -> Iterator[Harness]:
     bus = EventBus()
-    return Harness(workspace, FakeClock(), bus, Recorder(bus), {}, [])
+    h = Harness(workspace, FakeClock(), bus, Recorder(bus), {}, [])
+    yield h
+    for outbox in h.workers:
+        outbox.close()

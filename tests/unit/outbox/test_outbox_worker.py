@@ -413,6 +413,7 @@ def test_an_adapter_that_cannot_be_built_holds_its_account(harness: Harness, aio
     from services.outbox import Outbox
 
     outbox = Outbox(harness.ws, factory, harness.clock, harness.bus, sleep=harness.clock.sleep)
+    harness.workers.append(outbox)
     aio(outbox.send_once())
     assert harness.item(item)["state"] == "queued"
     assert "no keyring backend" in (outbox.status.accounts[0].blocked or "")
@@ -429,3 +430,25 @@ def test_connection_failures_are_told_apart_from_server_errors() -> None:
         "503", request=httpx.Request("GET", "http://x"), response=httpx.Response(503)
     )
     assert not is_connection_failure(server)
+
+
+def test_one_sender_per_workspace(harness: Harness, aio) -> None:
+    from services.outbox import Outbox
+
+    adapter, items = setup(harness, 2)
+    claimed = outbox_repo.claim_due(harness.ws, int(T0), limit=1)  # in flight in the first
+    first = harness.outbox()
+    assert first.lease.acquire()
+    second = Outbox(
+        harness.ws, lambda aid: adapter, harness.clock, harness.bus, sleep=harness.clock.sleep
+    )
+    harness.workers.append(second)
+    summary = aio(second.send_once())
+    assert summary["status"]["standby"] is True
+    assert "Another Agent Console is sending" in second.status.message
+    assert harness.item(claimed[0].id)["state"] == "sending"  # not taken for an interrupted one
+    assert adapter.sends == []
+    first.close()
+    aio(second.send_once())
+    assert [harness.item(i)["state"] for i in items] == ["sent", "sent"]
+    assert second.status.standby is False

@@ -105,6 +105,7 @@ def test_workspace_journal_records_in_the_outbox_and_survives_a_restart(
     (late,) = queue_replies(harness.ws, seed_posts(harness.ws, 1, prefix="late"))
     (claimed,) = claim_due(harness.ws, int(T0), limit=1)
     aio(factory(aid).send(outbox.build_reply(claimed)))  # "sent", then the process died
+    outbox.close()  # the process "died": the OS releases its sender lease
     restarted = Outbox(
         harness.ws,
         factory,
@@ -114,6 +115,7 @@ def test_workspace_journal_records_in_the_outbox_and_survives_a_restart(
         retriage=lambda ws, ids: None,
     )
     aio(restarted.send_once())
+    restarted.close()
     row = harness.item(late)
     assert (row["state"], row["remote_id"]) == ("sent", f"sandbox:{late}")
     assert "recorded earlier" not in (row["last_error"] or "")
