@@ -205,6 +205,10 @@ class InboxModel(QAbstractTableModel):
     def exhausted(self) -> bool:
         return self._exhausted
 
+    def stop(self) -> None:
+        """No more timed refreshes (the window is closing; its workspace may close next)."""
+        self._ticker.stop()
+
     def refresh_times(self) -> None:
         self._now = self.clock()
         for conv_id, row in self._rows.items():

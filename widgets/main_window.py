@@ -371,6 +371,8 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._snooze_timer.stop()
+        self.inbox_model.stop()
         self.save_state()
         if self.card._save_timer.isActive():
             self.card.save_notes()

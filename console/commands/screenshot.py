@@ -104,7 +104,9 @@ def cmd_screenshot(args: argparse.Namespace, ctx: Context) -> int:
         if not image.save(str(args.out), "PNG"):
             raise ScreenshotError(f"could not write {args.out}")
         shown = window.current_conversation()
+        rows = window.inbox_model.rowCount()
         window.close()
+        window.deleteLater()
         _settle(app, 0.1)
     emit_json(
         {
@@ -113,7 +115,7 @@ def cmd_screenshot(args: argparse.Namespace, ctx: Context) -> int:
             "view": args.view,
             "customer": customer,
             "conversation": shown,
-            "inbox_rows": window.inbox_model.rowCount(),
+            "inbox_rows": rows,
         }
     )
     return 0

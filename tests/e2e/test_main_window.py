@@ -42,6 +42,7 @@ def running(workspace: Workspace, settings: QSettings, qapp: Any) -> Iterator[Ru
     settle()
     yield app
     app.window.close()
+    app.window.deleteLater()
     settle()
 
 
