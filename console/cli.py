@@ -33,6 +33,8 @@ class Context:
 
     def workspace(self) -> Workspace:
         if self._ws is None:
+            if self.demo and not self.db_path.exists():
+                build_demo_with_progress(self.db_path)
             self._ws = Workspace(self.db_path)
         return self._ws
 
@@ -40,6 +42,26 @@ class Context:
         if self._ws is not None:
             self._ws.close()
             self._ws = None
+
+
+def build_demo_with_progress(path: Path) -> None:
+    """Build the demo workspace at ``path`` (first use of ``--demo``), progress on stderr."""
+    from console.demo import ensure_demo
+
+    tty = sys.stderr.isatty()
+    shown = -1
+
+    def progress(done: int, total: int) -> None:
+        nonlocal shown
+        percent = 100 * done // max(total, 1)
+        step = percent if tty else percent // 10 * 10  # a line per 10% in logs and pipes
+        if step == shown:
+            return
+        shown = step
+        line = f"building the demo workspace (first use): {step}%"
+        say("\r" + line if tty else line, end="" if tty and percent < 100 else "\n")
+
+    ensure_demo(path, progress=progress)
 
 
 def emit_json(value: Any) -> None:

@@ -288,7 +288,7 @@ def _brand(raw: dict[str, Any], hours: dict[str, str]) -> Brand:
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_RANDOM = re.compile(r"^([dA])(\d+)$")
+_RANDOM = re.compile(r"^([dnA])(\d+)$")
 _STORY_NAMES = frozenset({"name", "brand", "agent"})
 _GENERIC_NEEDED = (
     "follow_up",
@@ -824,7 +824,7 @@ class Generator:
         for n in parts[1:]:
             offset += int(rng.uniform(1.1, 3.0) * DAY)
             account = first if rng.random() < 0.6 else self._account(person, avoid=first.channel)
-            opener = "complaint" if rng.random() < 0.4 else "chase"
+            opener = rng.choices(("complaint", "follow_up", "chase"), (0.45, 0.3, 0.25))[0]
             steps = self._simple_steps(n, opener)
             convs.append(
                 _ConvPlan(account, steps, offset, "opener" if opener == "complaint" else None)
@@ -1188,7 +1188,7 @@ class Generator:
                 text = f"{text} {self._render(rng.choice(tails), person, None)}"
         leads = texts.get("lead")
         if leads and channel != Channel.EMAIL and rng.random() < _LEAD_SHARE.get(kind, 0.35):
-            text = f"{rng.choice(leads)} {text}"
+            text = f"{rng.choice(leads)} {_after_lead(text, person.brand)}"
         return text
 
     def _render(self, template: str, person: _Person, agent: AgentSpec | None) -> str:
@@ -1208,9 +1208,10 @@ class Generator:
             return cached
         pattern = _RANDOM.match(name)
         if pattern is not None:  # inside a format: fresh random characters every time
-            count = int(pattern.group(2))
-            if pattern.group(1) == "d":
-                return "".join(rng.choice("0123456789") for _ in range(count))
+            count, kind = int(pattern.group(2)), pattern.group(1)
+            if kind in "dn":
+                digits = "".join(rng.choice("0123456789") for _ in range(count))
+                return str(rng.randint(1, 9)) + digits[1:] if kind == "n" else digits
             return "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(count))
         if name in brand.formats and depth < 4:
             value = _PLACEHOLDER.sub(
@@ -1340,6 +1341,16 @@ class Generator:
         return f"call-{n:08d}"
 
 
+def _after_lead(text: str, brand: Brand) -> str:
+    """``"My order..."`` as it reads after ``"Hi,"``: lower-case, unless a name or "I"."""
+    first = text.split(" ", 1)[0]
+    if len(first) < 2 or not first[0].isupper() or not first[1:].islower():
+        return text
+    if brand.name.startswith(first.rstrip("',.!?")) or first.startswith("I'"):
+        return text
+    return first[0].lower() + text[1:]
+
+
 def _random_width(brand: Brand, name: str, depth: int = 0) -> int:
     """How many random characters a format placeholder draws (``{d6}`` counts 6)."""
     pattern = brand.formats.get(name)
@@ -1385,21 +1396,21 @@ def finish_workspace(
     """After ingest: value tiers, conversation statuses and assignees, the current agent."""
     recipe, now = generator.recipe, generator.now
     tiers = [(key, tier, f"Tier: {name}") for key, (tier, name) in sorted(generator.tiers.items())]
-    tiered = demo_repo.set_tiers(ws, tiers)
-    states = conversation_states(ws, recipe, now, seed=seed)
-    demo_repo.apply_states(ws, states)
+    counts: dict[str, int] = {"tiered_customers": demo_repo.set_tiers(ws, tiers)}
+    for states in conversation_states(ws, recipe, now, seed=seed):
+        demo_repo.apply_states(ws, states)
+        for state in states:
+            counts[state.status] = counts.get(state.status, 0) + 1
     ws.set_setting("agent.me", recipe.me)
-    counts: dict[str, int] = {"tiered_customers": tiered}
-    for state in states:
-        counts[state.status] = counts.get(state.status, 0) + 1
     return counts
 
 
 def conversation_states(
-    ws: Workspace, recipe: Recipe, now: int, *, seed: int = DEMO_SEED
-) -> list[demo_repo.ConversationState]:
-    """Who works on what: old conversations resolved, recent answered ones pending, the waiting
-    ones open (some assigned, a few snoozed), in proportions a real queue has."""
+    ws: Workspace, recipe: Recipe, now: int, *, seed: int = DEMO_SEED, page: int = 10_000
+) -> Iterator[list[demo_repo.ConversationState]]:
+    """Who works on what, a page of conversations at a time: old conversations resolved, recent
+    answered ones pending, the waiting ones open (some assigned, a few snoozed), in proportions a
+    real queue has."""
     rng = random.Random(f"{seed}:states")
     accounts = {row["id"]: row["name"] for row in ws.query("SELECT id, name FROM accounts")}
     brand_of = {a.name: a.brand for a in recipe.accounts}
@@ -1407,11 +1418,14 @@ def conversation_states(
     for agent in recipe.agents:
         for brand in agent.brands:
             teams.setdefault(brand, []).append(agent.name)
-    states = []
-    for facts in demo_repo.conversation_facts(ws):
-        team = teams.get(brand_of.get(accounts.get(facts.account_id, ""), ""), [recipe.me])
-        states.append(_state(facts, now, rng, team, recipe.me))
-    return states
+    after = 0
+    while facts := demo_repo.conversation_facts(ws, after=after, limit=page):
+        after = facts[-1].id
+        states = []
+        for fact in facts:
+            team = teams.get(brand_of.get(accounts.get(fact.account_id, ""), ""), [recipe.me])
+            states.append(_state(fact, now, rng, team, recipe.me))
+        yield states
 
 
 def _state(

@@ -8,7 +8,7 @@ Every function takes an open :class:`~console.storage.db.Workspace` and writes i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,17 +106,21 @@ def set_tiers(ws: Workspace, rows: Sequence[tuple[str, int, str]]) -> int:
         return conn.total_changes - before
 
 
-def conversation_facts(ws: Workspace) -> Iterator[ConversationFacts]:
-    """Every conversation in id order, with the agent of its latest reply."""
-    cur = ws.conn.execute(
+def conversation_facts(
+    ws: Workspace, *, after: int = 0, limit: int = 10_000
+) -> list[ConversationFacts]:
+    """Conversations with ids above ``after``, in id order (a page of at most ``limit``), with the
+    agent of each one's latest reply."""
+    rows = ws.conn.execute(
         "SELECT c.id, c.account_id, c.last_activity, c.waiting_since, c.first_response_at,"
         " (SELECT json_extract(m.extra, '$.agent') FROM messages m"
         "   WHERE m.conversation_id = c.id AND m.direction = 'out'"
         "   ORDER BY m.created_at DESC LIMIT 1)"
-        " FROM conversations c ORDER BY c.id"
-    )
-    for row in cur:
-        yield ConversationFacts(
+        " FROM conversations c WHERE c.id > ? ORDER BY c.id LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    return [
+        ConversationFacts(
             int(row[0]),
             int(row[1]),
             int(row[2]),
@@ -124,6 +128,8 @@ def conversation_facts(ws: Workspace) -> Iterator[ConversationFacts]:
             None if row[4] is None else int(row[4]),
             None if row[5] is None else str(row[5]),
         )
+        for row in rows
+    ]
 
 
 def apply_states(ws: Workspace, states: Sequence[ConversationState]) -> None:
