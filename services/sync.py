@@ -73,6 +73,7 @@ class SyncStatus:
     next_attempt_at: float | None = None
     added: int = 0  # messages added since this service started
     failures: int = 0  # consecutive
+    problems: tuple[str, ...] = ()  # items the adapter skipped in the last sync, with reasons
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class SyncStatus:
             "last_error": self.last_error,
             "next_attempt_at": self.next_attempt_at,
             "added": self.added,
+            "problems": list(self.problems),
         }
 
 
@@ -174,8 +176,10 @@ class SyncService:
             self._set(account_id, state="syncing", next_attempt_at=None)
             cursor = accounts_repo.get_cursor(self.ws, account_id)
             added = 0
+            problems: list[str] = []
             for _page in range(self.max_pages):
                 result = await adapter.fetch(dict(cursor))
+                problems += [str(p) for p in getattr(result, "problems", None) or ()]
                 report = self._store_page(account_id, result.messages, result.cursor)
                 self._publish(report)
                 added += report.added
@@ -190,6 +194,7 @@ class SyncService:
                 last_error=None,
                 failures=0,
                 added=current.added + added,
+                problems=tuple(problems[-20:]),
             )
             return added
 
