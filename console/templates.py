@@ -46,6 +46,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from importlib import resources
 from types import TracebackType
 from typing import Any, NoReturn
@@ -708,12 +709,17 @@ def loads_templates(text: str, *, where: str = "templates") -> list[Template]:
 
 def stock_templates() -> list[Template]:
     """The templates shipped in ``resources/templates`` (every ``*.toml`` file, by file name)."""
+    return list(_stock_templates())
+
+
+@lru_cache(maxsize=1)
+def _stock_templates() -> tuple[Template, ...]:
     folder = resources.files("resources").joinpath("templates")
     out: list[Template] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             out.extend(loads_templates(entry.read_text(encoding="utf-8"), where=entry.name))
-    return out
+    return tuple(out)
 
 
 def with_id(template: Template, template_id: int | None) -> Template:

@@ -217,11 +217,12 @@ def install_stock_templates(ws: Workspace, now: int | None = None) -> list[str]:
 
     stamp = int(time.time()) if now is None else now
     installed = set(ws.get_setting(STOCK_SETTING, []) or [])
+    fresh = [t for t in stock_templates() if t.name not in installed]
+    if not fresh:
+        return []  # the usual case: one settings read, no write
     added: list[str] = []
     with ws.transaction():
-        for template in stock_templates():
-            if template.name in installed:
-                continue
+        for template in fresh:
             installed.add(template.name)
             if get_by_name(ws, template.name) is not None:
                 continue
