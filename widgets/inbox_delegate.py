@@ -53,6 +53,26 @@ def initials(name: str) -> str:
     return (parts[0][0] + parts[-1][0]).upper()
 
 
+class _Fonts:
+    """The fonts and metrics of one base font, made once (painting must not build them per row)."""
+
+    def __init__(self, font: QFont) -> None:
+        self.base = QFont(font)
+        self.bold = QFont(font)
+        self.bold.setWeight(QFont.Weight.DemiBold)
+        self.small = QFont(font)
+        self.small.setPointSizeF(max(7.0, font.pointSizeF() * 0.88))
+        self.small_bold = QFont(self.small)
+        self.small_bold.setWeight(QFont.Weight.DemiBold)
+        self.tiny_bold = QFont(font)
+        self.tiny_bold.setPointSizeF(max(6.0, font.pointSizeF() * 0.72))
+        self.tiny_bold.setWeight(QFont.Weight.Bold)
+        self.fm = QFontMetrics(self.base)
+        self.fm_bold = QFontMetrics(self.bold)
+        self.fm_small = QFontMetrics(self.small)
+        self.fm_small_bold = QFontMetrics(self.small_bold)
+
+
 class InboxDelegate(QStyledItemDelegate):
     def __init__(
         self,
@@ -65,6 +85,14 @@ class InboxDelegate(QStyledItemDelegate):
         self.theme = theme
         self.icons = icons
         self.clock = clock
+        self._font_cache: dict[str, _Fonts] = {}
+
+    def _fonts(self, font: QFont) -> _Fonts:
+        key = font.key()
+        fonts = self._font_cache.get(key)
+        if fonts is None:
+            fonts = self._font_cache[key] = _Fonts(font)
+        return fonts
 
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
@@ -119,12 +147,9 @@ class InboxDelegate(QStyledItemDelegate):
 
         text_color = t.color("selection_text") if selected else t.color("text")
         muted = t.color("muted")
-        base_font = QFont(option.font)
-        bold = QFont(base_font)
-        bold.setWeight(QFont.Weight.DemiBold)
-        small = QFont(base_font)
-        small.setPointSizeF(max(7.0, base_font.pointSizeF() * 0.88))
-        fm, fm_bold, fm_small = QFontMetrics(base_font), QFontMetrics(bold), QFontMetrics(small)
+        fonts = self._fonts(option.font)
+        base_font, bold, small, small_bold = fonts.base, fonts.bold, fonts.small, fonts.small_bold
+        fm, fm_bold, fm_small = fonts.fm, fonts.fm_bold, fonts.fm_small
 
         left = rect.left() + PAD + ICON + 10
         right = rect.right() - PAD
@@ -133,14 +158,9 @@ class InboxDelegate(QStyledItemDelegate):
         line3 = line2 + fm.height() + 3
 
         # line 1: name, handle ........ time
-        painter.setFont(small)
-        time_width = fm_small.horizontalAdvance(time_text)
+        painter.setFont(small_bold if time_color else small)
+        time_width = (fonts.fm_small_bold if time_color else fm_small).horizontalAdvance(time_text)
         painter.setPen(t.color(time_color) if time_color else muted)
-        if time_color:
-            f = QFont(small)
-            f.setWeight(QFont.Weight.DemiBold)
-            painter.setFont(f)
-            time_width = QFontMetrics(f).horizontalAdvance(time_text)
         painter.drawText(
             QRect(right - time_width, line1, time_width, fm_bold.height()),
             int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
@@ -182,11 +202,11 @@ class InboxDelegate(QStyledItemDelegate):
         # line 3: flags (right), account · status · tags (left), assignee avatar
         x_right = right
         if row.assignee:
-            x_right = self._avatar(painter, x_right, line3, fm_small, row.assignee)
+            x_right = self._avatar(painter, x_right, line3, fonts, row.assignee)
         for kind in reversed(FLAG_ORDER):
             if row.flag_mask & FLAG_BITS[kind]:
                 x_right = self._badge(
-                    painter, x_right, line3, small, FLAG_LABELS[kind], t.flag_color(kind)
+                    painter, x_right, line3, fonts, FLAG_LABELS[kind], t.flag_color(kind)
                 )
         parts = [row.account]
         if row.status != "open":
@@ -206,9 +226,9 @@ class InboxDelegate(QStyledItemDelegate):
         painter.restore()
 
     def _badge(
-        self, painter: QPainter, right: int, top: int, font: QFont, label: str, color: QColor
+        self, painter: QPainter, right: int, top: int, fonts: _Fonts, label: str, color: QColor
     ) -> int:
-        fm = QFontMetrics(font)
+        fm, font = fonts.fm_small, fonts.small
         width = fm.horizontalAdvance(label) + 12
         height = fm.height() + 2
         box = QRectF(right - width, top, width, height)
@@ -222,17 +242,14 @@ class InboxDelegate(QStyledItemDelegate):
         painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), label)
         return right - width - 4
 
-    def _avatar(self, painter: QPainter, right: int, top: int, fm: QFontMetrics, name: str) -> int:
-        side = fm.height() + 2
+    def _avatar(self, painter: QPainter, right: int, top: int, fonts: _Fonts, name: str) -> int:
+        side = fonts.fm_small.height() + 2
         box = QRectF(right - side, top, side, side)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(self.theme.color("accent_soft"))
         painter.drawEllipse(box)
         painter.setPen(self.theme.color("accent_strong"))
-        font = QFont(painter.font())
-        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
-        font.setWeight(QFont.Weight.Bold)
-        painter.setFont(font)
+        painter.setFont(fonts.tiny_bold)
         painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), initials(name))
         return int(right - side - 6)
 

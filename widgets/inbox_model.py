@@ -11,7 +11,8 @@ rows is dropped from the list and comes back with a later page, exactly once (ke
 ``workspace_reset`` (an import, a rebuild) reloads from the first page.
 
 Signals:
-    count_changed(): rows were inserted or removed (the panel re-counts)
+    count_changed(): a live update inserted or removed rows (the panel re-counts; paging in
+        more rows does not change the count)
     reloaded(): the model was reset (new filter or a workspace reset)
 """
 
@@ -157,7 +158,6 @@ class InboxModel(QAbstractTableModel):
             self._ids.append(row.id)
             self._keys.append(row.key)
         self.endInsertRows()
-        self.count_changed.emit()
 
     # -- public --------------------------------------------------------------------------------
 

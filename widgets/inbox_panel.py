@@ -24,12 +24,13 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
-    QListView,
     QMenu,
     QPushButton,
     QSizePolicy,
+    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -64,8 +65,31 @@ class Choices:
     me: str
 
 
-class InboxList(QListView):
-    """The list itself: j/k and arrows move, Enter opens; fixed row height."""
+class InboxList(QTableView):
+    """The list itself: j/k and arrows move, Enter opens.
+
+    A table view showing only the first column: its rows all have the header's fixed height, so
+    appending a page costs nothing in layout (a list view re-lays out every row on each insert).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.horizontalHeader().hide()
+        self.verticalHeader().hide()
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setTabKeyNavigation(False)
+        self.setCornerButtonEnabled(False)
+
+    def setModel(self, model: Any) -> None:
+        super().setModel(model)
+        # One painted column: the delegate draws the whole row from the cached InboxRow.
+        for column in range(1, model.columnCount()):
+            self.setColumnHidden(column, True)
 
     activated_row = Signal(int)
 
@@ -190,7 +214,6 @@ class InboxPanel(QWidget):
         self.view.setModel(model)
         self.delegate = InboxDelegate(theme, icons, clock, self.view)
         self.view.setItemDelegate(self.delegate)
-        self.view.setUniformItemSizes(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)

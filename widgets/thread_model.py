@@ -31,7 +31,7 @@ from widgets.bridge import QtBridge
 Index = QModelIndex | QPersistentModelIndex
 
 MESSAGE_ROLE = int(Qt.ItemDataRole.UserRole) + 11
-PAGE = 200
+PAGE = 120
 MAX_DEPTH = 4
 COLUMNS = ("Time", "Channel", "Direction", "Author", "Text", "Delivery")
 

@@ -72,6 +72,8 @@ class MessageDelegate(QStyledItemDelegate):
         self.clock = clock
         self.history = history
         self._heights: dict[tuple[MessageRow, int], int] = {}
+        self._font_cache: dict[str, tuple[QFont, QFont, QFont]] = {}
+        self._metrics: dict[str, tuple[QFontMetrics, QFontMetrics, QFontMetrics]] = {}
 
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
@@ -82,12 +84,22 @@ class MessageDelegate(QStyledItemDelegate):
     # -- geometry ------------------------------------------------------------------------------
 
     def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont, QFont]:
-        base = QFont(option.font)
-        bold = QFont(base)
-        bold.setWeight(QFont.Weight.DemiBold)
-        small = QFont(base)
-        small.setPointSizeF(max(7.0, base.pointSizeF() * 0.86))
-        return base, bold, small
+        font: QFont = option.font
+        key = font.key()
+        fonts = self._font_cache.get(key)
+        if fonts is None:
+            base = QFont(font)
+            bold = QFont(base)
+            bold.setWeight(QFont.Weight.DemiBold)
+            small = QFont(base)
+            small.setPointSizeF(max(7.0, base.pointSizeF() * 0.86))
+            fonts = self._font_cache[key] = (base, bold, small)
+            self._metrics[key] = (QFontMetrics(base), QFontMetrics(bold), QFontMetrics(small))
+        return fonts
+
+    def _fm(self, option: QStyleOptionViewItem) -> tuple[QFontMetrics, QFontMetrics, QFontMetrics]:
+        self._fonts(option)
+        return self._metrics[option.font.key()]
 
     def _bubble_width(self, row: MessageRow, width: int) -> int:
         room = width - 2 * MARGIN - row.depth * INDENT
@@ -123,8 +135,7 @@ class MessageDelegate(QStyledItemDelegate):
         return chips
 
     def _measure(self, row: MessageRow, width: int, option: QStyleOptionViewItem) -> int:
-        base, bold, small = self._fonts(option)
-        fm, fm_bold, fm_small = QFontMetrics(base), QFontMetrics(bold), QFontMetrics(small)
+        fm, fm_bold, fm_small = self._fm(option)
         top = BLOCK_HEADER if self.history and row.starts_block else 0
         if row.direction == "event":
             return top + fm_small.height() + 14
@@ -161,7 +172,7 @@ class MessageDelegate(QStyledItemDelegate):
         rect = QRect(option.rect)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         base, bold, small = self._fonts(option)
-        fm, fm_bold, fm_small = QFontMetrics(base), QFontMetrics(bold), QFontMetrics(small)
+        fm, fm_bold, fm_small = self._fm(option)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         top = rect.top()
