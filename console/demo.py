@@ -642,7 +642,7 @@ class Generator:
 
     def _story(self, index: int, kind: str, length: int, *, last: bool) -> list[IncomingMessage]:
         """``length`` messages (fewer when the story runs past ``now``, never none; exactly
-        ``length`` for the ``last`` customer, whose story closes the plan's count)."""
+        ``length`` for heavy customers and the ``last`` one, whose story closes the count)."""
         person = self._person(index, kind)
         builder: Callable[[_Person, int], tuple[list[_ConvPlan], str]] = getattr(
             self, f"_plan_{kind}"
@@ -654,7 +654,7 @@ class Generator:
         messages: list[IncomingMessage] = []
         for conv in sorted(convs, key=lambda c: c.offset):
             self._write(person, conv, anchor + conv.offset, messages)
-        wanted = length if last else 1
+        wanted = length if last or kind == "heavy" else 1
         if len(messages) < wanted:
             self._top_up(person, wanted - len(messages), messages)
         messages.sort(key=lambda m: m.created_at)  # stable: replies stay after their parents
