@@ -108,8 +108,13 @@ def build_window(
     bus: EventBus | None = None,
     agent: str | None = None,
     with_supervisor: bool = True,
+    outbox: Any | None = None,
 ) -> Running:
-    """The main window over ``ws`` with every part wired (no network tasks started)."""
+    """The main window over ``ws`` with every part wired (no network tasks started here).
+
+    ``outbox`` (a ``services.outbox.Outbox`` on the same ``bus``) adds its status to the window;
+    without one the window still queues replies, which a running ``agent-console send`` sends.
+    """
     bus = bus or EventBus()
     bridge = QtBridge(bus)
     name = agent or current_agent_name(ws)
@@ -119,6 +124,12 @@ def build_window(
         supervisor=_supervisor_factory if with_supervisor else None,
         import_work=_import_work,
     )
+    if outbox is not None:
+        from widgets.outbox_view import OutboxButton
+
+        parts.status_widgets.append(
+            lambda window: OutboxButton(ws, outbox, bridge, clock_fn, parent=window)
+        )
     window = MainWindow(
         ws,
         bridge,
@@ -217,18 +228,51 @@ async def _main(app: QApplication, ctx: Context) -> int:
     except ConsoleError as exc:
         await _show_error("Agent Console", str(exc))
         return 2
-    running = build_window(ws)
-    quit_event = asyncio.Event()
-    app.aboutToQuit.connect(quit_event.set)
-    running.window.destroyed.connect(lambda *_: quit_event.set())
-    running.window.show()
     try:
-        await quit_event.wait()
+        await _run_window(app, ws)
     finally:
-        for stop in running.tasks:
-            stop()
         ws.close()
     return 0
+
+
+async def _run_window(
+    app: QApplication, ws: Workspace, *, started: Callable[[Running], None] | None = None
+) -> None:
+    """The window with the outbox worker and the channel sync running beside it, until the
+    window closes. ``started(running)`` is called once the window shows (for tests)."""
+    import httpx
+
+    from services.channels.pool import AdapterPool
+    from services.outbox import Outbox
+    from services.sync import SyncService
+
+    bus = EventBus()
+    # One client for the whole app; every request has a timeout (the adapters set their own too).
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as client:
+        pool = AdapterPool(ws, client)
+        try:
+            await pool.preload()
+        except ConsoleError as exc:  # e.g. no keyring: real accounts wait, sandboxes work
+            log.warning("channel credentials are not available: %s", exc)
+        outbox = Outbox(ws, pool, time.time, bus)
+        sync = SyncService(ws, pool, bus, time.time)
+        running = build_window(ws, bus=bus, outbox=outbox)
+        window = running.window
+        window.tasks.spawn(outbox.run(), "sending replies")
+        window.tasks.spawn(sync.run(), "fetching messages")
+        quit_event = asyncio.Event()
+        app.aboutToQuit.connect(quit_event.set)
+        window.closed.connect(quit_event.set)
+        window.show()
+        if started is not None:
+            started(running)
+        try:
+            await quit_event.wait()
+        finally:
+            outbox.close()
+            await sync.stop()
+            window.tasks.cancel_all()
+            await pool.aclose()
 
 
 def run_gui(ctx: Context) -> int:

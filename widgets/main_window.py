@@ -92,9 +92,10 @@ class Parts:
 
 
 class MainWindow(QMainWindow):
-    """See the module docstring. Signals: ``conversation_shown(int | None)``."""
+    """See the module docstring. Signals: ``conversation_shown(int | None)``, ``closed()``."""
 
     conversation_shown = Signal(object)
+    closed = Signal()
 
     def __init__(
         self,
@@ -385,6 +386,7 @@ class MainWindow(QMainWindow):
         if callable(shutdown):
             shutdown()
         super().closeEvent(event)
+        self.closed.emit()
 
     # -- selection -----------------------------------------------------------------------------
 

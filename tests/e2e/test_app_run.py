@@ -1,0 +1,52 @@
+"""The running app: window, outbox worker and sync together on the one qasync loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.app import Running, _run_window
+from console.storage.db import Workspace
+from console.storage.outbox_repo import enqueue_reply, list_outbox
+from tests.helpers.aio import until
+from tests.helpers.scenario import build_inbox, conversation_of
+
+pytestmark = [pytest.mark.gui, pytest.mark.e2e]
+NOW = 1_764_000_000
+
+
+def test_a_queued_reply_leaves_through_the_sandbox_while_the_window_runs(
+    tmp_path: Path, qapp: Any, arun: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    ws = Workspace(tmp_path / "ws.sqlite")
+    build_inbox(ws, NOW)
+    conv = conversation_of(ws, "m-1")
+    enqueue_reply(ws, conversation_id=conv, text="Moi Dan! Tilauksesi on matkalla. ^AS", now=NOW)
+    seen: list[Running] = []
+    # Closing the last window would quit the application, and with it the suite's one loop.
+    qapp.setQuitOnLastWindowClosed(False)
+
+    async def scenario() -> None:
+        task = __import__("asyncio").ensure_future(_run_window(qapp, ws, started=seen.append))
+        await until(lambda: bool(seen), timeout=10)
+        window = seen[0].window
+        await until(lambda: list_outbox(ws)[0]["state"] == "sent", timeout=15)
+        button = next(
+            b
+            for b in window.statusBar().findChildren(type(window.job_bar.cancel_button))
+            if b.objectName() == "outboxButton"
+        )
+        await until(lambda: "All replies sent" in button.text(), timeout=5)
+        window.close()
+        await task
+
+    try:
+        arun(scenario(), timeout=40)
+    finally:
+        qapp.setQuitOnLastWindowClosed(True)
+    item = list_outbox(ws)[0]
+    assert item["remote_id"].startswith("sandbox:")
+    ws.close()
