@@ -46,6 +46,8 @@ from console.storage.customers import customer_summary, find_customers
 from console.storage.db import Workspace
 from console.storage.inbox import InboxRow
 from console.storage.metrics import agent_names, list_accounts
+from console.triage.engine import rebuild
+from console.triage.settings import load_settings, save_settings
 from console.triage.views import group_posts
 from services.conversations import ConversationActions
 from services.customers import CustomerActions
@@ -70,6 +72,7 @@ from widgets.jobs import Job, JobBar
 from widgets.theme import Theme, theme_named
 from widgets.thread_model import MessageRow
 from widgets.timefmt import full
+from widgets.triage_settings_dialog import TriageSettingsDialog
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +245,8 @@ class MainWindow(QMainWindow):
         self.acts["supervisor"].setCheckable(True)
         self.acts["supervisor"].setEnabled(self.supervisor is not None)
         a("reload", "Reload the inbox", "F5", self.inbox_model.reload)
+        a("triage_rules", "Triage rules…", None, self.open_triage_settings)
+        a("rebuild", "Rebuild triage", None, self.start_rebuild)
         a("quit", "Quit", "Ctrl+Q", self.close)
         if self.parts.accounts_dialog is not None:
             a("accounts", "Channel accounts…", None, lambda: self._open_part("accounts_dialog"))
@@ -287,6 +292,9 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         view.addAction(self.acts["supervisor"])
         view.addAction(self.acts["theme"])
+        tools = bar.addMenu("&Tools")
+        tools.addAction(self.acts["triage_rules"])
+        tools.addAction(self.acts["rebuild"])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.acts["shortcuts"])
 
@@ -694,17 +702,66 @@ class MainWindow(QMainWindow):
         if self.parts.import_work is None:
             self.statusBar().showMessage("Importing is not available in this window", 4000)
             return None
+        return self._start_job(
+            f"Importing {path.name}",
+            self.parts.import_work(path),
+            lambda result, p=path: self._import_done(p, result),
+            lambda message, p=path: self._import_failed(p, message),
+        )
+
+    def _start_job(
+        self,
+        label: str,
+        work: Any,
+        done: Callable[[Any], None],
+        failed: Callable[[str], None],
+    ) -> Job | None:
+        """Run ``work`` off the GUI thread (one job at a time), with progress and Cancel."""
         if any(job.is_running() for job in self._jobs):
-            self.statusBar().showMessage("Another import is still running", 4000)
+            self.statusBar().showMessage("Another background job is still running", 4000)
             return None
-        job = Job(f"Importing {path.name}", self.ws.path, self.parts.import_work(path), parent=self)
-        job.succeeded.connect(lambda result, p=path: self._import_done(p, result))
-        job.failed.connect(lambda message, p=path: self._import_failed(p, message))
+        job = Job(label, self.ws.path, work, parent=self)
+        job.succeeded.connect(done)
+        job.failed.connect(failed)
         job.finished.connect(lambda j=job: self._jobs.remove(j) if j in self._jobs else None)
         self._jobs.append(job)
         self.job_bar.track(job)
         job.start()
         return job
+
+    def open_triage_settings(self) -> None:
+        dialog = TriageSettingsDialog(load_settings(self.ws), self)
+        dialog.saved.connect(self._save_triage_settings)
+        dialog.open()
+
+    def _save_triage_settings(self, changes: dict[str, Any]) -> None:
+        try:
+            if changes:
+                save_settings(self.ws, changes)
+        except ConsoleError as exc:
+            QMessageBox.warning(self, "Triage rules", str(exc))
+            return
+        self.start_rebuild()
+
+    def start_rebuild(self) -> Job | None:
+        def work(ws: Workspace, progress: Any, cancelled: Any) -> dict[str, Any]:
+            report = rebuild(ws, progress=progress, cancelled=cancelled, clock=self.clock)
+            result: dict[str, Any] = report.to_json()
+            return result
+
+        def done(result: Any) -> None:
+            self.bridge.bus.publish(WorkspaceReset(reason="triage rebuild"))
+            flagged = result.get("flagged", {}) if isinstance(result, dict) else {}
+            summary = ", ".join(f"{n} {kind}" for kind, n in sorted(flagged.items()))
+            state = "cancelled" if result.get("cancelled") else "done"
+            self.statusBar().showMessage(f"Triage rebuild {state}: {summary or 'no flags'}", 8000)
+
+        return self._start_job(
+            "Rebuilding triage",
+            work,
+            done,
+            lambda message: QMessageBox.warning(self, "Triage rebuild failed", message),
+        )
 
     def _import_done(self, path: Path, result: Any) -> None:
         self.bridge.bus.publish(WorkspaceReset(reason="import"))

@@ -228,3 +228,61 @@ def test_layout_filter_and_theme_persist(
     assert second.window.inbox.sort.currentData() == "waiting"
     second.window.close()
     settle()
+
+
+def test_clicking_the_supervisor_waiting_figure_filters_the_real_inbox(
+    running: Running, arun: Any, qtbot: Any
+) -> None:
+    from tests.helpers.aio import until
+
+    w = running.window
+    dock = w.supervisor
+    w.toggle_supervisor()
+    assert dock is not None and dock.isVisible()
+
+    async def scenario() -> None:
+        await until(lambda: dock.snapshot is not None, timeout=10)
+        view = dock.queue_view
+        index = view.model().index(0, 2)  # the total row, "Waiting"
+        view.scrollTo(index)
+        qtbot.mouseClick(
+            view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(index).center()
+        )
+        await until(lambda: w.inbox.filter.is_pinned, timeout=10)
+
+    arun(scenario())
+    waiting = {
+        int(r[0])
+        for r in running.ws.conn.execute(
+            "SELECT id FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL"
+        )
+    }
+    assert set(shown_ids(running)) == waiting and waiting
+    assert w.inbox.pin_banner.isVisible()
+
+
+def test_changing_a_triage_rule_rebuilds_in_the_background(running: Running) -> None:
+    import time as _time
+
+    from console.storage.customers import flags_of
+    from widgets.triage_settings_dialog import TriageSettingsDialog
+
+    w = running.window
+    bea = customer_id(running.ws, "bea_k")
+    assert "high_reach" in {f["kind"] for f in flags_of(running.ws, bea)}
+    w.open_triage_settings()
+    dialog = dialog_of(TriageSettingsDialog)
+    dialog.findChild(
+        type(dialog.editors["high_reach_followers"][0]), "setting_high_reach_followers"
+    ).setValue(300_000)
+    assert dialog.changes() == {"high_reach_followers": 300_000}
+    dialog.accept()
+    settle()
+    job = w._jobs[0] if w._jobs else None
+    deadline = _time.monotonic() + 60
+    while job is not None and job.is_running():
+        settle(20)
+        assert _time.monotonic() < deadline
+    settle(100)
+    assert "high_reach" not in {f["kind"] for f in flags_of(running.ws, bea)}
+    assert "Triage rebuild done" in w.statusBar().currentMessage()
