@@ -96,7 +96,7 @@ class AccountsDialog(QDialog):
         self.secrets = secrets
         self._client = client
         self.owner = owner if owner is not None else TaskOwner(self, on_error=self._task_failed)
-        self._own_owner = owner is None
+        self._tasks: set[asyncio.Task[Any]] = set()  # ours, cancelled when the dialog closes
         self.test_timeout = test_timeout
         self.current: Account | None = None
         self.setting_widgets: dict[str, tuple[FieldSpec, QWidget]] = {}
@@ -108,7 +108,7 @@ class AccountsDialog(QDialog):
         self.resize(900, 620)
         self._build()
         self.reload()
-        self.owner.spawn(self._check_keyring(), name="accounts: check keyring")
+        self._spawn(self._check_keyring(), name="accounts: check keyring")
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -290,7 +290,7 @@ class AccountsDialog(QDialog):
         self.say("")
         names = list(self.secret_widgets)
         if names:
-            self.owner.spawn(self._show_stored(account.id, names), name="accounts: secrets")
+            self._spawn(self._show_stored(account.id, names), name="accounts: secrets")
 
     # -- channel, kind and the generated fields ----------------------------------------------------
 
@@ -408,7 +408,7 @@ class AccountsDialog(QDialog):
     # -- save --------------------------------------------------------------------------------------
 
     def start_save(self) -> None:
-        self.owner.spawn(self.save(), name="accounts: save")
+        self._spawn(self.save(), name="accounts: save")
 
     async def save(self) -> Account | None:
         try:
@@ -452,7 +452,7 @@ class AccountsDialog(QDialog):
     def start_test(self) -> None:
         self.test_button.setEnabled(False)
         self.say("Testing…")
-        self.owner.spawn(self.run_test(), name="accounts: test")
+        self._spawn(self.run_test(), name="accounts: test")
 
     async def run_test(self) -> bool:
         typed = self.typed_secrets()
@@ -514,7 +514,7 @@ class AccountsDialog(QDialog):
         self.confirm.show()
 
     def start_remove(self) -> None:
-        self.owner.spawn(self.remove(), name="accounts: remove")
+        self._spawn(self.remove(), name="accounts: remove")
 
     async def remove(self) -> RemovedAccount | None:
         if self.current is None:
@@ -554,9 +554,23 @@ class AccountsDialog(QDialog):
         self.test_button.setEnabled(True)
         self.say(f"{name}: {type(exc).__name__}: {exc}", error=True)
 
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = self.owner.spawn(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+
+    def done(self, result: int) -> None:
+        self._cancel_tasks()  # a shared owner outlives the dialog: its work must not
+        super().done(result)
+
     def closeEvent(self, event: Any) -> None:
-        if self._own_owner:
-            self.owner.cancel_all()
+        self._cancel_tasks()
         super().closeEvent(event)
 
 

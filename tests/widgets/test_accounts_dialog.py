@@ -272,3 +272,26 @@ def test_the_call_dialog_returns_checked_values_and_a_storable_message(
     assert message.author == "+442079460958" and message.author_name == "Ann Example"
     logged = ingest_call(workspace, message)
     assert logged.added and logged.conversation_id is not None
+
+
+def test_closing_the_dialog_cancels_its_work_even_with_a_shared_task_owner(
+    arun: Callable[..., Any], qtbot: Any, workspace: Workspace
+) -> None:
+    from widgets.bridge import TaskOwner
+
+    owner = TaskOwner()
+    failures: list[Any] = []
+    owner.failed.connect(lambda name, exc: failures.append((name, exc)))
+    box = AccountsDialog(workspace, SecretStore(), httpx.AsyncClient, owner)
+    qtbot.addWidget(box)
+    box.show()
+    arun(until(lambda: box.keyring_checked))
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        fill_email(box, silent.getsockname()[1])
+        box.start_test()
+        arun(until(lambda: owner.running == 1))
+        box.close()
+        arun(until(lambda: owner.running == 0, timeout=3))
+    assert failures == []
