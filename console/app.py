@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QProgressBar, Q
 
 from console.changes import EventBus
 from console.errors import ConsoleError
+from console.storage.agents import Agent, ensure_agent
 from console.storage.db import Workspace
 from services.conversations import ConversationActions
 from services.customers import CustomerActions
@@ -109,19 +110,75 @@ def build_window(
     agent: str | None = None,
     with_supervisor: bool = True,
     outbox: Any | None = None,
+    channels: Channels | None = None,
 ) -> Running:
     """The main window over ``ws`` with every part wired (no network tasks started here).
 
-    ``outbox`` (a ``services.outbox.Outbox`` on the same ``bus``) adds its status to the window;
-    without one the window still queues replies, which a running ``agent-console send`` sends.
+    ``outbox`` (a ``services.outbox.Outbox`` on the same ``bus``) adds its status to the window
+    and is woken when the composer queues a reply; without one the window still queues replies,
+    which a running ``agent-console send`` sends. ``channels`` lets the accounts dialog test
+    accounts with the app's client and rebuild an edited account's adapter.
     """
+    from services.replies import ReplyPlanner
+
     bus = bus or EventBus()
     bridge = QtBridge(bus)
     name = agent or current_agent_name(ws)
     actions = ConversationActions(ws, bus, clock_fn, name)
     customers = CustomerActions(ws, bus, clock_fn, name)
+    planner = ReplyPlanner(ws, clock_fn, bus=bus)
+
+    def who() -> Agent:
+        """The agent at this window, read afresh (a signature edited meanwhile applies)."""
+        return ensure_agent(ws, name)
+
+    def composer(window: MainWindow) -> QWidget:
+        from widgets.composer import Composer
+
+        return Composer(planner, who, theme=window.theme, parent=window)
+
+    def templates(window: MainWindow) -> QWidget:
+        from widgets.templates_dialog import TemplatesDialog
+
+        signature = who().signature
+        dialog = TemplatesDialog(ws, clock_fn, signature=signature, parent=window)
+        dialog.finished.connect(lambda *_: _reload_templates(window))
+        return dialog
+
+    def accounts(window: MainWindow) -> QWidget:
+        from services.secrets import SecretStore
+        from widgets.accounts_dialog import AccountsDialog
+
+        client = channels.client if channels is not None else _test_client
+        from services.conversations import account_removed
+
+        dialog = AccountsDialog(ws, SecretStore(), client, window.tasks, parent=window)
+        if channels is not None:
+            dialog.saved.connect(channels.account_changed)
+
+        def removed(what: Any) -> None:
+            if channels is not None:
+                channels.account_removed(what.account.id)
+            account_removed(ws, bus, what.customer_ids, clock=clock_fn)
+
+        dialog.removed.connect(removed)
+        return dialog
+
+    def calls(window: MainWindow) -> QWidget:
+        from console.storage.accounts import list_accounts as all_accounts
+        from widgets.call_dialog import CallDialog
+
+        phones = [a.name for a in all_accounts(ws) if a.channel == "phone"]
+        dialog = CallDialog(phones, agent=name, parent=window)
+        dialog.submitted.connect(lambda values: _log_call(window, bus, values, clock_fn))
+        return dialog
+
     parts = Parts(
+        composer=composer,
         supervisor=_supervisor_factory if with_supervisor else None,
+        accounts_dialog=accounts,
+        call_dialog=calls,
+        templates_dialog=templates,
         import_work=_import_work,
     )
     if outbox is not None:
@@ -141,7 +198,70 @@ def build_window(
         parts=parts,
     )
     bridge.setParent(window)
+    composer_widget = window.composer
+    if composer_widget is not None:
+        if outbox is not None:
+            composer_widget.queued.connect(lambda *_: outbox.notify())
+        composer_widget.resolve_requested.connect(
+            lambda ids: _resolve_all(window, actions, [int(i) for i in ids])
+        )
+        composer_widget.templates_requested.connect(lambda: window.open_part("templates_dialog"))
+        # A reply sent or a customer's new message: the composer re-reads its warnings
+        # ("already answered", the messaging window) without touching the text being written.
+        bridge.messages_changed.connect(
+            lambda change: (
+                composer_widget.refresh_context()
+                if window.current_conversation() in change.conversation_ids
+                else None
+            )
+        )
     return Running(window=window, bus=bus, bridge=bridge, ws=ws)
+
+
+@dataclass
+class Channels:
+    """The running channel machinery the accounts dialog talks to."""
+
+    client: Any
+    account_changed: Callable[[int], None]
+    account_removed: Callable[[int], None]
+
+
+def _test_client() -> Any:
+    """A client for testing an account when the app runs without its channel machinery."""
+    import httpx
+
+    return httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=10.0))
+
+
+def _reload_templates(window: MainWindow) -> None:
+    reload = getattr(window.composer, "reload_templates", None)
+    if callable(reload):
+        reload()
+
+
+def _resolve_all(window: MainWindow, actions: ConversationActions, ids: list[int]) -> None:
+    """Send and resolve: the reply is queued; now resolve its conversation(s)."""
+    for conversation_id in ids:
+        try:
+            actions.resolve(conversation_id)
+        except ConsoleError as exc:  # already resolved, or gone after a merge
+            window.statusBar().showMessage(str(exc), 4000)
+
+
+def _log_call(window: MainWindow, bus: EventBus, values: Any, clock_fn: Callable[[], int]) -> None:
+    from services.conversations import log_phone_call
+
+    try:
+        logged = log_phone_call(window.ws, bus, values.message(), clock=clock_fn)
+    except ConsoleError as exc:
+        QMessageBox.warning(window, "Log a phone call", str(exc))
+        return
+    if not logged.added:
+        window.statusBar().showMessage("That call was already logged", 4000)
+    elif logged.conversation_id is not None:
+        window.open_conversation(logged.conversation_id)
+        window.statusBar().showMessage("Call logged in the customer's history", 4000)
 
 
 # -- the running app ---------------------------------------------------------------------------
@@ -256,7 +376,19 @@ async def _run_window(
             log.warning("channel credentials are not available: %s", exc)
         outbox = Outbox(ws, pool, time.time, bus)
         sync = SyncService(ws, pool, bus, time.time)
-        running = build_window(ws, bus=bus, outbox=outbox)
+
+        def account_changed(account_id: int) -> None:
+            pool.forget(account_id)
+            outbox.resume_account(account_id)
+            sync.start_account(account_id)
+
+        def account_gone(account_id: int) -> None:
+            pool.forget(account_id)
+            sync.stop_account(account_id)
+
+        running = build_window(
+            ws, bus=bus, outbox=outbox, channels=Channels(client, account_changed, account_gone)
+        )
         window = running.window
         window.tasks.spawn(outbox.run(), "sending replies")
         window.tasks.spawn(sync.run(), "fetching messages")

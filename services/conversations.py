@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from console.changes import EventBus, InboxChanged, MessagesChanged
-from console.domain import Status
+from console.changes import (
+    CustomersChanged,
+    EventBus,
+    InboxChanged,
+    MessagesChanged,
+    WorkspaceReset,
+)
+from console.domain import IncomingMessage, Status
 from console.storage import conversations as repo
 from console.storage.conversations import ActionResult
 from console.storage.db import Workspace
-from console.triage.engine import retriage
+from console.triage.engine import incremental_hook, retriage
+from services.channels.phone import LoggedCall, ensure_phone_account, ingest_call
 
 Clock = Callable[[], int]
 
@@ -111,3 +118,40 @@ class ConversationActions:
     def wake_snoozed(self) -> list[ActionResult]:
         """For a timer: snoozed conversations whose time came are open again."""
         return self._done(repo.wake_snoozed(self.ws, self.clock()), "snooze ended", None)
+
+
+def log_phone_call(
+    ws: Workspace, bus: EventBus, call: IncomingMessage, *, clock: Clock | None = None
+) -> LoggedCall:
+    """Store a call an agent logged (with triage), then tell the views: it joins the history.
+
+    A phone account named for the first time is created as a phone account (not a sandbox)."""
+    ensure_phone_account(ws, call.account)
+    logged = ingest_call(ws, call, after_batch=incremental_hook(clock=clock))
+    if logged.added and logged.conversation_id is not None:
+        conversations = frozenset({logged.conversation_id})
+        bus.publish(
+            MessagesChanged(
+                reason="call logged",
+                message_ids=frozenset({logged.message_id or 0}),
+                conversation_ids=conversations,
+            )
+        )
+        bus.publish(
+            InboxChanged(reason="call logged", conversation_ids=conversations, added=conversations)
+        )
+        if logged.customer_id is not None:
+            bus.publish(
+                CustomersChanged(reason="call logged", customer_ids=frozenset({logged.customer_id}))
+            )
+    return logged
+
+
+def account_removed(
+    ws: Workspace, bus: EventBus, customer_ids: Iterable[int], *, clock: Clock | None = None
+) -> None:
+    """An account went with its conversations: its customers' flags change, the views reload."""
+    ids = sorted(set(customer_ids))
+    if ids:
+        retriage(ws, ids, clock=clock)
+    bus.publish(WorkspaceReset(reason="account removed"))

@@ -227,6 +227,12 @@ class SyncService:
         self._tasks[account_id] = task
         return task
 
+    def stop_account(self, account_id: int) -> None:
+        """Stop one account's loop (the account was removed)."""
+        task = self._tasks.pop(account_id, None)
+        if task is not None:
+            task.cancel()
+
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:

@@ -78,6 +78,14 @@ def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     asyncio.set_event_loop(None)
 
 
+@pytest.fixture(autouse=True)
+def _qloop_is_current(request: pytest.FixtureRequest) -> None:
+    """Tests on the qasync loop find it current, even after another test ran ``asyncio.run``
+    (which leaves no current loop behind: widgets that spawn tasks in their constructor need it)."""
+    if "qloop" in request.fixturenames:
+        asyncio.set_event_loop(request.getfixturevalue("qloop"))
+
+
 @pytest.fixture
 def arun(qloop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
     """Run a coroutine to completion on the qasync loop, failing after ``timeout`` seconds."""

@@ -249,11 +249,11 @@ class MainWindow(QMainWindow):
         a("rebuild", "Rebuild triage", None, self.start_rebuild)
         a("quit", "Quit", "Ctrl+Q", self.close)
         if self.parts.accounts_dialog is not None:
-            a("accounts", "Channel accounts…", None, lambda: self._open_part("accounts_dialog"))
+            a("accounts", "Channel accounts…", None, lambda: self.open_part("accounts_dialog"))
         if self.parts.call_dialog is not None:
-            a("log_call", "Log a phone call…", "Ctrl+L", lambda: self._open_part("call_dialog"))
+            a("log_call", "Log a phone call…", "Ctrl+L", lambda: self.open_part("call_dialog"))
         if self.parts.templates_dialog is not None:
-            a("templates", "Reply templates…", None, lambda: self._open_part("templates_dialog"))
+            a("templates", "Reply templates…", None, lambda: self.open_part("templates_dialog"))
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -303,7 +303,7 @@ class MainWindow(QMainWindow):
         self.inbox.activated.connect(lambda _row: self.focus_conversation())
         self.inbox.filter_changed.connect(self._save_filter)
         self.conversation.action_requested.connect(self.run_action)
-        self.conversation.message_activated.connect(self.open_message)
+        self.conversation.message_activated.connect(self._message_activated)
         self.card.merge_requested.connect(lambda _cid: self.open_merge())
         self.card.unmerge_requested.connect(self.unmerge)
         self.card.group_requested.connect(self.open_group)
@@ -315,6 +315,10 @@ class MainWindow(QMainWindow):
         self.setTabOrder(self.inbox.view, self.conversation.thread_view)
         if self.composer is not None:
             self.setTabOrder(self.conversation.thread_view, self.composer)
+        # Selecting a customer's post in this conversation's thread makes it the post answered.
+        self.conversation.thread_view.selectionModel().currentChanged.connect(
+            self._message_selected
+        )
 
     # -- theme and persistence -----------------------------------------------------------------
 
@@ -349,12 +353,13 @@ class MainWindow(QMainWindow):
         if isinstance(sizes, QByteArray):
             self.splitter.restoreState(sizes)
         raw = s.value("inbox/filter")
-        f = InboxFilter()
+        # First start: the most urgent conversations first (breaches, escalations, reach).
+        f = InboxFilter(sort="priority")
         if isinstance(raw, str) and raw:
             try:
                 f = InboxFilter.from_json(json.loads(raw))
             except ValueError:
-                f = InboxFilter()
+                f = InboxFilter(sort="priority")
         # A supervisor drill-down is for the moment; the next start shows the normal inbox.
         f = f.with_(conversation_ids=(), title="")
         self.inbox.set_filter(f)
@@ -432,6 +437,14 @@ class MainWindow(QMainWindow):
         self.inbox.set_filter(f, keep_selection=False)
         self.inbox.select_row(0)
         self.focus_inbox()
+
+    def _message_selected(self, *_: Any) -> None:
+        """A customer's post selected in the thread: the composer answers that post."""
+        message = self.conversation.selected_message()
+        set_conversation = getattr(self.composer, "set_conversation", None)
+        if message is None or message.direction != "in" or not callable(set_conversation):
+            return
+        set_conversation(message.conversation_id, message.id)
 
     def _inbox_changed(self, change: Any) -> None:
         conv = self._shown_conversation
@@ -603,6 +616,20 @@ class MainWindow(QMainWindow):
         if callable(duplicates):
             duplicates(int(conv), message_id)
 
+    def _message_activated(self, row: MessageRow) -> None:
+        """Enter on a message: in the whole history, go to its conversation; else read it all."""
+        if self.conversation.view == "history" and row.conversation_id != self._shown_conversation:
+            self.open_conversation(row.conversation_id)
+            self.conversation.show_view("thread")
+            index = self.conversation.thread_model.row_of(row.id)
+            if index is not None:
+                view = self.conversation.thread_view
+                view.setCurrentIndex(view.model().index(index, 0))
+                view.scrollTo(view.currentIndex())
+            self.focus_conversation()
+            return
+        self.open_message(row)
+
     def open_message(self, row: MessageRow) -> None:
         try:
             channel = CHANNEL_LABELS[Channel(row.channel)]
@@ -621,13 +648,15 @@ class MainWindow(QMainWindow):
 
     # -- other windows -------------------------------------------------------------------------
 
-    def _open_part(self, name: str) -> None:
+    def open_part(self, name: str) -> QWidget | None:
+        """Open one of the plugged-in dialogs (accounts, templates, log a call)."""
         factory = getattr(self.parts, name)
         if factory is None:
-            return
+            return None
         dialog = factory(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
+        return dialog
 
     def toggle_supervisor(self) -> None:
         if self.supervisor is None:

@@ -135,9 +135,15 @@ def log_call(
         "created_at": when,
         "extra": extra,
     }
+    # The same key as SMS and WhatsApp numbers: one person's calls, texts and chats join up.
+    key = f"phone:{handle}" if handle.startswith("+") else None
     if direction == "in":
         return IncomingMessage(
-            direction=Direction.IN, author=handle, author_name=customer_name, **common
+            direction=Direction.IN,
+            author=handle,
+            author_name=customer_name,
+            customer_key=key,
+            **common,
         )
     if customer_name:
         extra["customer_name"] = customer_name  # an outbound message has no field for it
@@ -146,6 +152,7 @@ def log_call(
         author=account_handle or account,
         author_name=agent,
         to=handle,
+        customer_key=key,
         **common,
     )
 

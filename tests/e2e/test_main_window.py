@@ -286,3 +286,54 @@ def test_changing_a_triage_rule_rebuilds_in_the_background(running: Running) -> 
     settle(100)
     assert "high_reach" not in {f["kind"] for f in flags_of(running.ws, bea)}
     assert "Triage rebuild done" in w.statusBar().currentMessage()
+
+
+def test_reply_and_resolve_from_the_keyboard(running: Running) -> None:
+    from console.storage.outbox_repo import list_outbox
+
+    w = running.window
+    ws = running.ws
+    dan = conversation_of(ws, "m-1")
+    w.open_conversation(dan)
+    settle()
+    w.focus_inbox()
+    press(running, Qt.Key.Key_R)
+    composer = w.composer
+    assert composer is not None and QApplication.focusWidget() is composer.editor
+    QTest.keyClicks(composer.editor, "Hei Dan! Tilauksesi on matkalla.")
+    QTest.keyClick(
+        composer.editor,
+        Qt.Key.Key_Return,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    settle()
+    items = list_outbox(ws)
+    assert len(items) == 1 and items[0]["conversation_id"] == dan
+    assert items[0]["text"].startswith("Hei Dan! Tilauksesi on matkalla.")
+    assert items[0]["text"].rstrip().endswith("^AS")  # Ana Silva's signature
+    assert items[0]["reply_to"] == "messenger:m-1"
+    assert repo.conversation_header(ws, dan)["status"] == "resolved"
+    assert dan not in shown_ids(running)
+
+
+def test_log_a_phone_call_from_the_window(running: Running) -> None:
+    from widgets.call_dialog import CallDialog
+
+    w = running.window
+    dialog = w.open_part("call_dialog")
+    assert isinstance(dialog, CallDialog)
+    dialog.account.setCurrentText("Acme hotline")
+    dialog.number.setText("+358 40 222 2222")
+    dialog.name.setText("Carla Rossi")
+    dialog.duration.setText("4:05")
+    dialog.summary.setPlainText("Asked again about order 9912; promised a call back")
+    dialog.accept()
+    settle()
+    conv = w.current_conversation()
+    assert conv is not None
+    header = repo.conversation_header(running.ws, conv)
+    assert header["channel"] == "phone"
+    texts = [r.text for r in w.conversation.thread_model.messages]
+    assert "Asked again about order 9912; promised a call back" in texts
+    kind = running.ws.scalar("SELECT adapter FROM accounts WHERE name = 'Acme hotline'")
+    assert kind == "phone"
