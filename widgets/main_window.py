@@ -663,6 +663,9 @@ class MainWindow(QMainWindow):
             return
         self.supervisor.setVisible(not self.supervisor.isVisible())
         self.acts["supervisor"].setChecked(self.supervisor.isVisible())
+        if self.supervisor.isVisible() and self.supervisor.width() < 400:
+            # wide enough for the queue table's six columns
+            self.resizeDocks([self.supervisor], [440], Qt.Orientation.Horizontal)
 
     def show_shortcuts(self) -> None:
         def keys(name: str) -> str:
