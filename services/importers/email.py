@@ -1,7 +1,8 @@
 """The mbox and .eml importers: RFC 5322 mail into :class:`~console.domain.IncomingMessage` records.
 
 ``EmailParser("mbox")`` reads an mboxrd file (``From `` separator lines, ``>From `` unquoted, CRLF
-or LF); ``EmailParser("eml")`` reads one ``.eml`` file or every ``.eml`` file of a folder.
+or LF); ``EmailParser("eml")`` reads one ``.eml`` file or every ``.eml`` file of a folder (other
+files there, except hidden ones, are reported as skipped).
 
 Threading (ingest does the rest, see ``console.storage.ingest``):
 
@@ -532,6 +533,9 @@ def iter_eml(path: Path) -> Iterator[RawMail | ParseProblem]:
             yield ParseProblem(1, f"{label}: empty file")
             continue
         yield RawMail(line=1, data=data, mtime=_mtime(file), source=label)
+    if path.is_dir():
+        for other in _other_files(path):
+            yield ParseProblem(1, f"{other}: not an .eml file, skipped")
 
 
 def _eml_files(folder: Path) -> list[Path]:
@@ -539,6 +543,18 @@ def _eml_files(folder: Path) -> list[Path]:
         (p for p in folder.rglob("*") if p.suffix.lower() == ".eml" and p.is_file()),
         key=lambda p: _natural_key(str(p.relative_to(folder))),
     )
+
+
+def _other_files(folder: Path) -> list[str]:
+    """Files of a folder import that are not .eml (hidden ones left out), so none goes unnoticed."""
+    found = []
+    for file in folder.rglob("*"):
+        label = file.relative_to(folder)
+        if file.suffix.lower() == ".eml" or any(p.startswith(".") for p in label.parts):
+            continue
+        if file.is_file():
+            found.append(str(label))
+    return sorted(found, key=_natural_key)
 
 
 def _natural_key(name: str) -> list[Any]:

@@ -5,12 +5,15 @@ Owns the rules the email importer applies to a message body:
 - prefer ``text/plain``; an HTML-only mail becomes plain text through ``nh3`` (scripts, styles and
   titles dropped with their content) and ``html2text`` (images ignored; nothing is fetched or
   rendered);
-- a charset Python does not know falls back to UTF-8 with replacement, and bytes that are not valid
-  in the declared charset become U+FFFD: a body never makes the import fail;
+- a charset Python does not know, and 8-bit bytes under no charset (or us-ascii), fall back to
+  UTF-8 with replacement, and bytes that are not valid in the declared charset become U+FFFD: a
+  body never makes the import fail;
+- a multipart whose boundary never appears keeps its whole body as the text;
 - quoted-printable left undecoded (soft line breaks and ``=XX`` escapes in a part not declared as
   quoted-printable) is decoded;
 - huge bodies are cut to :data:`MAX_TEXT_CHARS` characters (HTML to :data:`MAX_HTML_CHARS` before
-  conversion, which is slow on megabytes), and what was cut is noted;
+  conversion, which is slow on megabytes), and what was cut is noted, in the notes and at the end
+  of the text;
 - attachments never reach the text: their names and types are listed instead.
 
 :func:`extract_body` returns the text and the notes that go into the message's ``extra``.
@@ -37,6 +40,7 @@ _SOFT_BREAK = re.compile(r"=\r?\n")
 _QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _BLANK_RUN = re.compile(r"\n{3,}")
+_ASCII_LABELS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968"})
 
 
 @dataclass(slots=True)
@@ -52,7 +56,9 @@ def extract_body(msg: EmailMessage) -> Body:
     notes: dict[str, Any] = {}
     part = _body_part(msg)
     text = ""
-    if part is not None:
+    if part is None:
+        text = _broken_multipart_text(msg, notes)
+    else:
         raw = _part_text(part, notes)
         if part.get_content_subtype() == "html":
             text = html_to_text(_cap(raw, MAX_HTML_CHARS, notes, "html_chars"))
@@ -60,7 +66,7 @@ def extract_body(msg: EmailMessage) -> Body:
         else:
             text = undo_stray_quoted_printable(raw, part)
     text = _tidy(text)
-    text = _cap(text, MAX_TEXT_CHARS, notes, "chars")
+    text = _html_cut_marker(_cap(text, MAX_TEXT_CHARS, notes, "chars"), notes)
     attachments = list_attachments(msg, part)
     if attachments:
         notes["attachments"] = attachments[:MAX_ATTACHMENTS_LISTED]
@@ -126,6 +132,13 @@ def _body_part(msg: EmailMessage) -> MIMEPart | None:
 
 
 def _part_text(part: Message, notes: dict[str, Any]) -> str:
+    if (part.get_content_charset() or "us-ascii") in _ASCII_LABELS:
+        # No charset (or us-ascii) yet 8-bit bytes: the stdlib would turn every one of them into
+        # U+FFFD; they are nearly always UTF-8, so only bytes invalid in UTF-8 become U+FFFD.
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and not payload.isascii():
+            notes["charset_fallback"] = part.get_param("charset") or "undeclared"
+            return _decode(payload, "utf-8")
     try:
         content = part.get_content()  # type: ignore[attr-defined]
     except (LookupError, UnicodeError, ValueError, TypeError, AssertionError):
@@ -136,6 +149,17 @@ def _part_text(part: Message, notes: dict[str, Any]) -> str:
     if isinstance(content, bytes):
         return _decode(content, part.get_content_charset() or "utf-8")
     return str(content)
+
+
+def _broken_multipart_text(msg: Message, notes: dict[str, Any]) -> str:
+    """The body of a multipart whose boundary never appears (the stdlib keeps it as one string)."""
+    if msg.get_content_maintype() != "multipart" or msg.is_multipart():
+        return ""
+    payload = msg.get_payload(decode=True)
+    if not isinstance(payload, bytes) or not payload.strip():
+        return ""
+    notes["broken_multipart"] = True
+    return _decode(payload, msg.get_content_charset() or "utf-8")
 
 
 def _decode(data: bytes, charset: str) -> str:
@@ -156,10 +180,20 @@ def _cap(text: str, limit: int, notes: dict[str, Any], what: str) -> str:
         return text
     truncated = notes.setdefault("truncated", {})
     truncated[what] = len(text)
-    truncated["kept"] = limit
     if what != "chars":
+        truncated[f"{what}_kept"] = limit
         return text[:limit]
+    truncated["kept"] = limit
     return text[:limit] + f"\n\n[… {len(text) - limit:,} more characters not imported]"
+
+
+def _html_cut_marker(text: str, notes: dict[str, Any]) -> str:
+    """Say so in the text when the HTML was cut before conversion (its text may be short)."""
+    truncated = notes.get("truncated", {})
+    if "html_chars" not in truncated:
+        return text
+    dropped = truncated["html_chars"] - truncated["html_chars_kept"]
+    return text + f"\n\n[… {dropped:,} more characters of HTML not imported]"
 
 
 def _is_attachment(part: Message) -> bool:
