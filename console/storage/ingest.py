@@ -437,6 +437,9 @@ class _BatchWriter:
                     customer_id,
                 )
         self._update_conversation(conv, rec, identity_id, customer_id)
+        # A conversation belongs to one account: a reply that joined its parent's conversation
+        # is filed under that conversation's account (an email import may guess another one).
+        account_id = int(conv["account_id"])
 
         message_id = self.next_message_id
         self.next_message_id += 1

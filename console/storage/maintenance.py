@@ -15,11 +15,20 @@ from console.textutil import snippet
 
 def merge_conversations(conn: sqlite3.Connection, source: int, target: int) -> None:
     """Move every message of conversation ``source`` into ``target`` and drop ``source``."""
+    # The moved messages (and replies on their way) take the target's account: one
+    # conversation, one account.
+    account = conn.execute(
+        "SELECT account_id FROM conversations WHERE id = ?", (target,)
+    ).fetchone()
     conn.execute(
-        "UPDATE messages SET conversation_id = ? WHERE conversation_id = ?", (target, source)
+        "UPDATE messages SET conversation_id = ?1, account_id = coalesce(?3, account_id)"
+        " WHERE conversation_id = ?2",
+        (target, source, account[0] if account else None),
     )
     conn.execute(
-        "UPDATE outbox SET conversation_id = ? WHERE conversation_id = ?", (target, source)
+        "UPDATE outbox SET conversation_id = ?1, account_id = coalesce(?3, account_id)"
+        " WHERE conversation_id = ?2",
+        (target, source, account[0] if account else None),
     )
     drafts = conn.execute("SELECT 1 FROM drafts WHERE conversation_id = ?", (target,)).fetchone()
     if drafts is None:

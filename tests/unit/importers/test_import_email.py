@@ -372,11 +372,6 @@ def test_brand_replies_are_outbound_with_an_account(workspace: Workspace, tmp_pa
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="console/storage/ingest.py adopts orphans across accounts: when two imports pick "
-    "different accounts for one thread, the merged conversation keeps messages of both",
-)
 def test_a_late_parent_from_another_guessed_account_keeps_accounts_consistent(
     workspace: Workspace, tmp_path: Path
 ) -> None:
