@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         a("history", "Whole history / conversation", "H", self.conversation.toggle_view)
         a("group", "Duplicate posts of the selected message", "G", self.open_selected_group)
         a("reply", "Reply", "R", self.focus_composer)
-        a("merge", "Merge customer…", "Ctrl+M", self.open_merge)
+        a("merge", "Merge customer…", "Ctrl+Shift+M", self.open_merge)
         a("import", "Import a file…", "Ctrl+I", self.open_import)
         a("shortcuts", "Keyboard shortcuts", ["?", "Shift+?", "F1"], self.show_shortcuts)
         a("theme", "Dark theme", "Ctrl+Shift+L", self.toggle_theme)
