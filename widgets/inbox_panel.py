@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from console.domain import CHANNEL_LABELS, Channel, Status
 from console.inbox_filter import OPEN_STATUSES, SORTS, InboxFilter
-from console.storage.inbox import InboxRow, inbox_count
+from console.storage.inbox import SEARCH_CAP, InboxRow, inbox_count, search_is_capped
 from widgets.dbworker import DbWorker
 from widgets.icons import IconCache
 from widgets.inbox_delegate import ROW_HEIGHT, InboxDelegate
@@ -426,12 +426,17 @@ class InboxPanel(QWidget):
         self.empty.setVisible(self.model.rowCount() == 0)
         self.view.setVisible(self.model.rowCount() > 0)
 
-        def count(ws: Any) -> int:
-            return inbox_count(ws, f, now=now)
+        def count(ws: Any) -> tuple[int, bool]:
+            capped = bool(f.search) and search_is_capped(ws, f.search)
+            return inbox_count(ws, f, now=now), capped
 
-        def show(n: int) -> None:
+        def show(result: tuple[int, bool]) -> None:
+            n, capped = result
             if token == self._count_token:
-                self.count.setText(f"{n:,} conversation{'s' if n != 1 else ''}")
+                text = f"{n:,} conversation{'s' if n != 1 else ''}"
+                if capped:
+                    text += f" in the newest {SEARCH_CAP:,} matches"
+                self.count.setText(text)
 
         self.worker.submit(count, show)
 

@@ -183,19 +183,73 @@ def search_messages(
     match = fts_query(query)
     if not match:
         return []
-    params: list[Any] = [match]
-    extra = ""
+    ids = newest_matches(ws, match, limit=limit, before=before)
+    if not ids:
+        return []
+    select = _HISTORY_SQL.replace("SELECT m.id,", "SELECT m.id, m.customer_id, c.name AS customer,")
+    rows = ws.query(
+        f"{select} LEFT JOIN customers c ON c.id = m.customer_id"
+        f" WHERE m.id IN ({','.join('?' * len(ids))})",
+        ids,
+    )
+    rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    return rows
+
+
+#: Up to this many matches, a search looks each one up; beyond it, it walks the time index.
+DIRECT_MATCHES = 4000
+
+
+def newest_matches(
+    ws: Workspace, match: str, *, limit: int, before: tuple[int, int] | None = None
+) -> list[int]:
+    """Ids of the ``limit`` newest messages (by ``(created_at, id)``) matching an FTS query.
+
+    Exact either way. A rare word's matches are few: read them and sort. A common word has too
+    many to read one by one, but its matches are dense among recent messages: walk the
+    ``messages_time`` index from the newest down, testing each against the match set, and stop
+    after ``limit`` hits.
+    """
+    conn = ws.conn
+    count = int(
+        conn.execute(
+            "SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+            " LIMIT ?)",
+            (match, DIRECT_MATCHES + 1),
+        ).fetchone()[0]
+    )
+    if count == 0:
+        return []
+    keyset, params = "", list[Any]([match])
     if before is not None:
-        extra = " AND (m.created_at, m.id) < (?, ?)"
+        keyset = " AND (m.created_at, m.id) < (?, ?)"
         params.extend(before)
     params.append(limit)
-    select = _HISTORY_SQL.replace("SELECT m.id,", "SELECT m.id, m.customer_id, c.name AS customer,")
-    return ws.query(
-        f"{select} LEFT JOIN customers c ON c.id = m.customer_id"
-        f" WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?){extra}"
+    index = "" if count <= DIRECT_MATCHES else "INDEXED BY messages_time "
+    rows = conn.execute(
+        f"SELECT m.id FROM messages m {index}"
+        f"WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?){keyset}"
         " ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
         params,
     )
+    return [int(r[0]) for r in rows]
+
+
+def matching_conversations(ws: Workspace, query: str, *, cap: int) -> list[int]:
+    """Conversations of the ``cap`` newest messages matching ``query`` (newest match first)."""
+    match = fts_query(query)
+    if not match:
+        return []
+    ids = newest_matches(ws, match, limit=cap)
+    if not ids:
+        return []
+    owner = dict(
+        ws.conn.execute(
+            f"SELECT id, conversation_id FROM messages WHERE id IN ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+    )
+    return list(dict.fromkeys(int(owner[i]) for i in ids if i in owner))
 
 
 def find_customers(ws: Workspace, text: str, *, limit: int = 20) -> list[dict[str, Any]]:

@@ -56,6 +56,8 @@ class Workspace:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self._thread = threading.get_ident()
+        #: small per-connection memo for repeated reads (e.g. a search's matches while paging)
+        self.memo: dict[Any, Any] = {}
         self._depth = 0
         self._fts_deferred = False
         conn.create_function("ac_fts_deferred", 0, self._is_fts_deferred)

@@ -24,12 +24,14 @@ from typing import Any
 
 from console.domain import Status
 from console.inbox_filter import InboxFilter, Sort
-from console.storage.customers import fts_query
+from console.storage.customers import fts_query, matching_conversations
 from console.storage.db import Workspace
 from console.storage.metrics import AT_RISK_S
 from console.triage.flagbits import mask_of
 
 PAGE = 100
+#: Matching messages an inbox search looks at (the newest ones): a common word stays instant.
+SEARCH_CAP = 1000
 SortKey = tuple[float, ...]
 
 
@@ -116,7 +118,7 @@ def _row(raw: Sequence[Any], sort: Sort) -> InboxRow:
     )
 
 
-def _filter_clauses(f: InboxFilter, now: int) -> tuple[list[str], list[Any]]:
+def _filter_clauses(ws: Workspace, f: InboxFilter, now: int) -> tuple[list[str], list[Any]]:
     """WHERE clauses of everything but status and sort (shared by pages, counts and lookups)."""
     where: list[str] = []
     params: list[Any] = []
@@ -153,19 +155,46 @@ def _filter_clauses(f: InboxFilter, now: int) -> tuple[list[str], list[Any]]:
         params.extend(sorted(f.tags))
     text = f.search.strip()
     if text:
-        handle = text.lstrip("@")
-        match = fts_query(text)
-        parts = ["c.identity_id IN (SELECT id FROM identities WHERE handle IN (?, ?))"]
-        params_search: list[Any] = [handle, "@" + handle]
-        if match:
-            parts.append(
-                "c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN"
-                " (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?))"
-            )
-            params_search.append(match)
-        where.append("(" + " OR ".join(parts) + ")")
-        params.extend(params_search)
+        ids = search_conversations(ws, text)
+        where.append(f"c.id IN ({','.join('?' * len(ids))})" if ids else "0")
+        params.extend(ids)
     return where, params
+
+
+def search_conversations(ws: Workspace, text: str) -> list[int]:
+    """Conversations the inbox search shows: those of the customer with that exact handle, and
+    those of the :data:`SEARCH_CAP` newest messages matching the words (memoised per query
+    until a message is added, so paging does not search again)."""
+    key = ("inbox-search", text, ws.scalar("SELECT max(id) FROM messages"))
+    found = ws.memo.get(key)
+    if found is None:
+        handle = text.lstrip("@")
+        # an exact handle finds that customer's conversations (through the customer index)
+        by_handle = [
+            int(r[0])
+            for r in ws.conn.execute(
+                "SELECT c.id FROM conversations c WHERE c.customer_id IN"
+                " (SELECT customer_id FROM identities WHERE handle IN (?, ?))",
+                (handle, "@" + handle),
+            )
+        ]
+        found = list(dict.fromkeys([*by_handle, *matching_conversations(ws, text, cap=SEARCH_CAP)]))
+        if len(ws.memo) > 32:
+            ws.memo.clear()
+        ws.memo[key] = found
+    return list(found)
+
+
+def search_is_capped(ws: Workspace, text: str) -> bool:
+    """Whether a search has more matching messages than the inbox looks at."""
+    match = fts_query(text)
+    if not match:
+        return False
+    n = ws.scalar(
+        "SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)",
+        (match, SEARCH_CAP + 1),
+    )
+    return int(n or 0) > SEARCH_CAP
 
 
 def _statuses(f: InboxFilter) -> list[str]:
@@ -213,7 +242,7 @@ def inbox_page(
     ws: Workspace, f: InboxFilter, *, now: int, after: SortKey | None = None, limit: int = PAGE
 ) -> list[InboxRow]:
     """The next ``limit`` rows after the row whose sort key is ``after`` (None: the first page)."""
-    base, base_params = _filter_clauses(f, now)
+    base, base_params = _filter_clauses(ws, f, now)
     if f.conversation_ids:
         return _pinned_page(ws, f, base, base_params, after, limit)
     rows: list[InboxRow] = []
@@ -260,7 +289,7 @@ def inbox_rows(ws: Workspace, f: InboxFilter, ids: Iterable[int], *, now: int) -
     wanted = sorted(set(ids))
     if not wanted:
         return []
-    base, base_params = _filter_clauses(f, now)
+    base, base_params = _filter_clauses(ws, f, now)
     if f.conversation_ids:
         pinned = set(f.conversation_ids)
         wanted = [i for i in wanted if i in pinned]
@@ -279,7 +308,7 @@ def inbox_rows(ws: Workspace, f: InboxFilter, ids: Iterable[int], *, now: int) -
 
 def inbox_count(ws: Workspace, f: InboxFilter, *, now: int) -> int:
     """How many conversations the filter shows (counted per status through the status index)."""
-    base, base_params = _filter_clauses(f, now)
+    base, base_params = _filter_clauses(ws, f, now)
     if f.conversation_ids:
         return len(_pinned_page(ws, f, base, base_params, None, len(f.conversation_ids)))
     total = 0
