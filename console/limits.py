@@ -24,9 +24,6 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
-from twitter_text import parse_tweet
-from twitter_text.config import config as _twitter_config
-
 from console.domain import Channel
 
 RULES = ("x_weighted", "chars", "utf8_bytes", "sms_segments", "none")
@@ -122,6 +119,10 @@ def x_weighted_length(text: str) -> int:
     """X's weighted length of ``text`` (0 for an empty text)."""
     if not text:
         return 0
+    # Imported on first use: twitter-text compiles its emoji expressions at import (~0.3 s),
+    # which the window's start-up should not wait for.
+    from twitter_text import parse_tweet
+
     return int(parse_tweet(text).weightedLength)
 
 
@@ -312,5 +313,8 @@ def rule_for(channel: Channel | str, mode: str | None = None) -> ChannelRule:
     return DEFAULT_CHANNEL_RULES[channel]
 
 
-#: The twitter-text configuration the counter uses (v3), for tests and the curious.
-TWITTER_TEXT_CONFIG = _twitter_config["defaults"]
+def twitter_text_config() -> dict[str, object]:
+    """The twitter-text configuration the counter uses (v3), for tests and the curious."""
+    from twitter_text.config import config
+
+    return dict(config["defaults"])
