@@ -138,7 +138,7 @@ def main() -> int:
                 str(args.runs),
                 "--tmp",
                 str(work / "import"),
-            ]  # fmt: skip
+            ]
         )
         big = imported["jsonl"]
         figures["import_with_triage_msg_per_s"] = big["import_with_triage_msg_per_s"]
