@@ -110,7 +110,14 @@ class MessageDelegate(QStyledItemDelegate):
     def _chips(self, row: MessageRow) -> list[tuple[str, str]]:
         """(text, theme colour name) for the footer of a bubble."""
         chips: list[tuple[str, str]] = []
-        if row.direction == "out" and row.delivery:
+        if (
+            row.direction == "out"
+            and row.delivery == "sent"
+            and row.external_id.startswith("sandbox:")
+        ):
+            # say it plainly: a sandbox account records the reply, nothing left this machine
+            chips.append(("Sandbox: recorded, not sent", "warning"))
+        elif row.direction == "out" and row.delivery:
             label = DELIVERY_TEXT.get(row.delivery, row.delivery)
             if row.delivery in ("failed", "unknown") and row.error:
                 label += f": {row.error}"

@@ -40,6 +40,11 @@ def test_a_queued_reply_leaves_through_the_sandbox_while_the_window_runs(
             if b.objectName() == "outboxButton"
         )
         await until(lambda: "All replies sent" in button.text(), timeout=5)
+        # the thread says plainly that a sandbox account sends nothing
+        window.open_conversation(conv)
+        out = next(r for r in window.conversation.thread_model.messages if r.direction == "out")
+        chips = [label for label, _ in window.conversation.thread_view.delegate._chips(out)]
+        assert "Sandbox: recorded, not sent" in chips
         window.close()
         await task
 
