@@ -37,21 +37,11 @@ from console.domain import CHANNEL_LABELS, Channel, FlagKind
 from console.errors import NotFoundError
 from console.storage.customers import customer_summary, set_notes
 from console.storage.db import Workspace
+from console.templates import language_name
 from console.triage.views import customer_groups
 from widgets.icons import IconCache
 from widgets.theme import FLAG_LABELS, Theme
 from widgets.timefmt import full, when
-
-LANGUAGE_NAMES = {
-    "en": "English",
-    "it": "Italian",
-    "fi": "Finnish",
-    "es": "Spanish",
-    "de": "German",
-    "fr": "French",
-    "pt": "Portuguese",
-    "sv": "Swedish",
-}
 
 
 def reach_text(followers: int | None) -> str:
@@ -299,7 +289,7 @@ class CustomerCard(QScrollArea):
                 when(s["first_contact_ts"], now) if s.get("first_contact_ts") else "—",
             ),
             ("Last contact", when(s["last_contact_ts"], now) if s.get("last_contact_ts") else "—"),
-            ("Language", LANGUAGE_NAMES.get(language or "", language or "not detected")),
+            ("Language", language_name(language) if language else "not detected"),
             ("Reach", reach_text(s.get("reach")) or "—"),
         ]
         channels = s.get("accounts") or []

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -37,6 +36,7 @@ from console.inbox_filter import InboxFilter
 from console.storage.db import Workspace
 from console.storage.inbox import PAGE, InboxRow, SortKey, inbox_page, inbox_rows
 from widgets.bridge import QtBridge
+from widgets.tablemodel import ColumnsModel
 from widgets.timefmt import ago
 
 Index = QModelIndex | QPersistentModelIndex
@@ -66,8 +66,10 @@ def _display(row: InboxRow, now: int) -> tuple[str, ...]:
     )
 
 
-class InboxModel(QAbstractTableModel):
+class InboxModel(ColumnsModel):
     """Conversations matching an :class:`InboxFilter`, in its sort order (see the module doc)."""
+
+    headers = COLUMNS
 
     count_changed = Signal()
     reloaded = Signal()
@@ -105,9 +107,6 @@ class InboxModel(QAbstractTableModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._ids)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._ids):
             return None
@@ -121,22 +120,6 @@ class InboxModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 2:
             return self._rows[conv_id].snippet
         return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(COLUMNS)
-        ):
-            return COLUMNS[section]
-        return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
         return not parent.isValid() and not self._exhausted

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -28,6 +28,7 @@ from console.storage.db import Workspace
 from console.storage.outbox_repo import list_outbox
 from console.textutil import snippet
 from widgets.bridge import QtBridge
+from widgets.tablemodel import ColumnsModel
 from widgets.timefmt import full, when
 
 Index = QModelIndex | QPersistentModelIndex
@@ -53,7 +54,9 @@ class OutboxLike(Protocol):
     def confirm_sent(self, item_id: int, remote_id: str | None = None) -> None: ...
 
 
-class OutboxModel(QAbstractTableModel):
+class OutboxModel(ColumnsModel):
+    headers = COLUMNS
+
     def __init__(self, ws: Workspace, clock: Callable[[], int], parent: Any = None) -> None:
         super().__init__(parent)
         self.ws = ws
@@ -82,9 +85,6 @@ class OutboxModel(QAbstractTableModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.items)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.items):
             return None
@@ -93,13 +93,6 @@ class OutboxModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             item = self.items[index.row()]
             return f"{item['text']}\n\nqueued {full(int(item['created_at']))}"
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
         return None
 
 

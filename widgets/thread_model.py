@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from console.changes import MessagesChanged
 from console.domain import CHANNEL_LABELS, Channel
@@ -27,6 +27,7 @@ from console.storage.customers import conversations_of_customer, customer_histor
 from console.storage.db import Workspace
 from console.textutil import snippet
 from widgets.bridge import QtBridge
+from widgets.tablemodel import ColumnsModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -130,12 +131,14 @@ def flag_evidence(ws: Workspace, customer_id: int | None) -> dict[int, tuple[str
     return {k: tuple(v) for k, v in out.items()}
 
 
-class ThreadModel(QAbstractTableModel):
+class ThreadModel(ColumnsModel):
     """Messages of a conversation (``show_conversation``) or a customer (``show_customer``).
 
     Signals:
         loaded(): new content was loaded (not for earlier pages)
     """
+
+    headers = COLUMNS
 
     loaded = Signal()
 
@@ -162,9 +165,6 @@ class ThreadModel(QAbstractTableModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
             return None
@@ -173,22 +173,6 @@ class ThreadModel(QAbstractTableModel):
         if role == MESSAGE_ROLE:
             return self._rows[index.row()]
         return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(COLUMNS)
-        ):
-            return COLUMNS[section]
-        return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     # -- loading -------------------------------------------------------------------------------
 
