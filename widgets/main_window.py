@@ -431,6 +431,8 @@ class MainWindow(QMainWindow):
     def open_conversation(self, conversation_id: int) -> None:
         """Show a conversation, selecting it in the inbox when the inbox lists it."""
         if not self.inbox.select_conversation(conversation_id):
+            # not in the inbox as filtered: show it, and let no other row look selected
+            self.inbox.view.selectionModel().clearSelection()
             self.show_conversation(conversation_id)
 
     def show_filter(self, f: InboxFilter) -> None:
