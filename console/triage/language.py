@@ -36,6 +36,7 @@ LOW_ACCURACY_CHARS = 120
 
 _STRIP = re.compile(r"(?:https?://|www\.)\S+|(?<![\w@])@\w+", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 class LanguageDetector(Protocol):
@@ -47,32 +48,53 @@ class LanguageDetector(Protocol):
 @lru_cache(maxsize=8192)
 def prepare(text: str) -> str:
     """The text without links, @mentions and hashtag signs (they say nothing of the language)."""
-    return _STRIP.sub(" ", text).replace("#", " ").strip()
+    # Most texts have neither a link nor a mention: skip the expression for them.
+    if "@" in text or "://" in text or "www." in text.lower():
+        text = _STRIP.sub(" ", text)
+    return text.replace("#", " ").strip()
 
 
 def latin_letters(text: str) -> tuple[int, int]:
     """(letters, letters in the Latin script)."""
-    letters = latin = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            code = ord(ch)
-            if code < 0x250 or 0x1E00 <= code <= 0x1EFF:
-                latin += 1
-    return letters, latin
+    letters = sum(map(str.isalpha, text))
+    if text.isascii():
+        return letters, letters
+    # Only characters outside ASCII can be letters of another script.
+    other = 0
+    for run in _NON_ASCII.findall(text):
+        for ch in run:
+            if ch.isalpha():
+                code = ord(ch)
+                if not (code < 0x250 or 0x1E00 <= code <= 0x1EFF):
+                    other += 1
+    return letters, letters - other
+
+
+@lru_cache(maxsize=1)
+def _stopword_languages() -> dict[str, tuple[str, ...]]:
+    """Stop word -> the supported languages that have it, in :data:`SUPPORTED_LANGUAGES` order."""
+    index: dict[str, list[str]] = {}
+    for language in SUPPORTED_LANGUAGES:
+        for word in lexicon(language).stopwords:
+            index.setdefault(word, []).append(language)
+    return {word: tuple(languages) for word, languages in index.items()}
 
 
 def stopword_hint(text: str) -> str | None:
     """The language whose function words clearly dominate ``text``, else None."""
-    counts: dict[str, int] = {}
-    tokens = [t.casefold().replace("’", "'") for t in _TOKEN.findall(text)]
-    for language in SUPPORTED_LANGUAGES:
-        stop = lexicon(language).stopwords
-        hits = sum(1 for t in tokens if t in stop)
-        if hits:
-            counts[language] = hits
-    if not counts:
+    index = _stopword_languages()
+    found: dict[str, int] = {}
+    if text.isascii():  # casefold is lower() there, and the whole text can be folded at once
+        tokens = _TOKEN.findall(text.lower())
+    else:
+        tokens = [t.casefold().replace("’", "'") for t in _TOKEN.findall(text)]
+    for token in tokens:
+        for language in index.get(token, ()):
+            found[language] = found.get(language, 0) + 1
+    if not found:
         return None
+    # In language order, as ties are ranked (a tie at the top gives no answer anyway).
+    counts = {language: found[language] for language in SUPPORTED_LANGUAGES if language in found}
     ranked = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)
     best, hits = ranked[0]
     second = ranked[1][1] if len(ranked) > 1 else 0

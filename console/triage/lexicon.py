@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -24,6 +24,8 @@ from importlib import resources
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "it", "fi", "es", "de", "fr", "pt", "sv")
 
 DEFAULT_VALENCE = 2.0
+#: Distinct words whose valence a lexicon remembers (then it starts again).
+_MEMO_WORDS = 200_000
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _PATTERN_NON_WORD = re.compile(r"[^\w*]+", re.UNICODE)
 
@@ -57,6 +59,7 @@ class FoldedText:
     folded: str
     starts: tuple[int, ...]  # offset of each folded word in ``folded``
     words: tuple[str, ...]  # the original words, casefolded but with their accents
+    distinct: frozenset[str] = frozenset()  # the folded words
 
     @classmethod
     def of(cls, text: str) -> FoldedText:
@@ -67,7 +70,7 @@ class FoldedText:
         for part in parts:
             starts.append(offset)
             offset += len(part) + 1
-        return cls(" " + " ".join(parts) + " ", tuple(starts), tuple(words))
+        return cls(" " + " ".join(parts) + " ", tuple(starts), tuple(words), frozenset(parts))
 
     def original(self, start: int, end: int) -> str:
         """The original words covering ``folded[start:end]``."""
@@ -87,28 +90,114 @@ class Lexicon:
     phrases: dict[str, tuple[tuple[tuple[str, ...], float], ...]]  # first word -> phrases
     strong: re.Pattern[str] | None
     weak: re.Pattern[str] | None
+    strong_starts: TermStarts | None = None
+    weak_starts: TermStarts | None = None
+    #: ``stems`` as a dict, and the stem lengths longest first: the longest stem that starts a
+    #: word is found with one dict look-up per length instead of a test of every stem.
+    stem_valence: dict[str, float] = field(default_factory=dict)
+    stem_lengths: tuple[int, ...] = ()
+
+    #: word -> its valence as a word or by stem (None: no entry), filled as words are met
+    memo: dict[str, float | None] = field(default_factory=dict)
 
     def valence_at(self, tokens: list[str], index: int) -> tuple[float, int] | None:
         """(valence, tokens consumed) of a sentiment entry starting at ``tokens[index]``."""
         token = tokens[index]
-        for phrase, valence in self.phrases.get(token, ()):
-            if tuple(tokens[index : index + len(phrase)]) == phrase:
-                return valence, len(phrase)
-        exact = self.words.get(token)
-        if exact is not None:
-            return exact, 1
-        for stem, stem_valence in self.stems:
-            if token.startswith(stem):
-                return stem_valence, 1
-        return None
+        phrases = self.phrases.get(token)
+        if phrases is not None:
+            for phrase, valence in phrases:
+                if tuple(tokens[index : index + len(phrase)]) == phrase:
+                    return valence, len(phrase)
+        found = self.word_valence(token)
+        return None if found is None else (found, 1)
+
+    def word_valence(self, token: str) -> float | None:
+        """The valence of one folded word alone: an exact entry, else its longest stem."""
+        memo = self.memo
+        if token in memo:
+            return memo[token]
+        found = self.words.get(token)
+        if found is None:
+            # Of two stems of one length only one can start the word, so trying the lengths
+            # longest first finds what testing ``stems`` in order would.
+            for length in self.stem_lengths:
+                if length <= len(token):
+                    found = self.stem_valence.get(token[:length])
+                    if found is not None:
+                        break
+        if len(memo) >= _MEMO_WORDS:
+            memo.clear()
+        memo[token] = found
+        return found
 
     def escalation_terms(self, text: FoldedText) -> tuple[list[str], list[str]]:
         """Distinct strong and weak escalation terms of a text, as the customer wrote them."""
-        return _found(self.strong, text), _found(self.weak, text)
+        return (
+            _found(self.strong, self.strong_starts, text),
+            _found(self.weak, self.weak_starts, text),
+        )
 
 
-def _found(pattern: re.Pattern[str] | None, text: FoldedText) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class TermStarts:
+    """What the first word of a list's terms can be: a known word, or a word starting with a stem.
+
+    A text none of whose words qualifies cannot match the list's expression (which only matches
+    at word starts and whole words), so the expression need not run on it.
+    """
+
+    words: frozenset[str]
+    stems: frozenset[str]
+    stem_lengths: tuple[int, ...]
+    any_word: bool  # a term starts with "*" (or an empty stem): any word may start it
+    memo: dict[str, bool] = field(default_factory=dict)  # word -> may start a term
+
+    @classmethod
+    def of(cls, entries: list[str]) -> TermStarts:
+        words: set[str] = set()
+        stems: set[str] = set()
+        any_word = False
+        for entry in entries:
+            tokens = _entry_tokens(entry)
+            if not tokens:
+                continue
+            first = tokens[0]
+            if first == "*" or (first.endswith("*") and not first.rstrip("*")):
+                any_word = True
+            elif first.endswith("*"):
+                stems.add(first.rstrip("*"))
+            else:
+                words.add(first)
+        lengths = tuple(sorted({len(stem) for stem in stems}, reverse=True))
+        return cls(frozenset(words), frozenset(stems), lengths, any_word)
+
+    def may_start(self, words: frozenset[str]) -> bool:
+        if self.any_word:
+            return True
+        memo = self.memo
+        for word in words:
+            known = memo.get(word)
+            if known is None:
+                known = self._starts(word)
+                if len(memo) >= _MEMO_WORDS:
+                    memo.clear()
+                memo[word] = known
+            if known:
+                return True
+        return False
+
+    def _starts(self, word: str) -> bool:
+        if word in self.words:
+            return True
+        return any(n <= len(word) and word[:n] in self.stems for n in self.stem_lengths)
+
+
+def _found(
+    pattern: re.Pattern[str] | None, starts: TermStarts | None, text: FoldedText
+) -> list[str]:
     if pattern is None:
+        return []
+    if starts is not None and not starts.may_start(text.distinct):
         return []
     seen: dict[str, None] = {}
     for match in pattern.finditer(text.folded):
@@ -199,7 +288,11 @@ def lexicon(language: str) -> Lexicon:
         contrast=_folded_set(data.get("contrast", [])),
         words=words,
         stems=stems,
+        stem_valence=dict(stems),
+        stem_lengths=tuple(sorted({len(stem) for stem, _ in stems}, reverse=True)),
         phrases={k: tuple(v) for k, v in phrases.items()},
         strong=_term_regex(data.get("escalation_strong", [])),
         weak=_term_regex(data.get("escalation_weak", [])),
+        strong_starts=TermStarts.of(data.get("escalation_strong", [])),
+        weak_starts=TermStarts.of(data.get("escalation_weak", [])),
     )

@@ -30,6 +30,8 @@ from console.triage.lexicon import SUPPORTED_LANGUAGES, Lexicon, fold, lexicon
 
 _WORD = re.compile(r"[^\W\d_]+|[.,;:!?]", re.UNICODE)
 _BOUNDARY = "|"
+#: Characters above U+2000: the only ones that can be emojis of the table below.
+_HIGH = re.compile("[\u2001-\U0010ffff]")
 _EMOJI_VALENCE: dict[str, float] = {
     "😡": -3.0, "🤬": -3.0, "😠": -2.5, "😤": -2.0, "👎": -2.0, "😭": -2.0, "😢": -1.5,
     "😞": -1.5, "😩": -1.5, "😫": -1.5, "🙄": -1.5, "💩": -2.0, "😒": -1.5, "😖": -1.5,
@@ -62,12 +64,22 @@ def lexicon_score(text: str, lex: Lexicon) -> float:
     contrast_at = next((i for i, t in enumerate(tokens) if t in lex.contrast), None)
     total = 0.0
     i = 0
-    while i < len(tokens):
-        hit = lex.valence_at(tokens, i)
-        if hit is None:
-            i += 1
-            continue
-        valence, used = hit
+    count = len(tokens)
+    phrases = lex.phrases
+    while i < count:
+        token = tokens[i]
+        if token in phrases:
+            hit = lex.valence_at(tokens, i)
+            if hit is None:
+                i += 1
+                continue
+            valence, used = hit
+        else:
+            found = lex.word_valence(token)
+            if found is None:
+                i += 1
+                continue
+            valence, used = found, 1
         if i > 0 and tokens[i - 1] in lex.intensifiers:
             valence += math.copysign(_INTENSIFIER_BOOST, valence)
         if caps_differ and originals[i].isupper() and len(originals[i]) > 1:
@@ -78,7 +90,8 @@ def lexicon_score(text: str, lex: Lexicon) -> float:
             valence *= 0.5 if i < contrast_at else 1.5
         total += valence
         i += used
-    total += sum(_EMOJI_VALENCE.get(ch, 0.0) for ch in text if ord(ch) > 0x2000)
+    if not text.isascii():
+        total += sum(_EMOJI_VALENCE.get(ch, 0.0) for ch in _HIGH.findall(text))
     emphasis = min(text.count("!"), 4) * _EXCLAMATION_BOOST
     if total > 0:
         total += emphasis
