@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from console.triage.language import LanguageDetector, default_detector
+from console.triage.language import LanguageDetector, LinguaDetector
 from console.triage.sentiment import DefaultSentiment, SentimentScorer
 
 #: Characters of a text that language detection and sentiment read.
@@ -65,12 +65,31 @@ def analyse(
 
 
 _worker_cache: Cache = {}
+_worker_detector: dict[int, LinguaDetector] = {}
 
 
 def _in_worker(rows: Sequence[Row], min_letters: int) -> list[Result]:
     if len(_worker_cache) > 100_000:
         _worker_cache.clear()
-    return analyse(rows, default_detector(min_letters), DefaultSentiment(), _worker_cache)
+    detector = _worker_detector.get(min_letters)
+    if detector is None:
+        # One core per worker: lingua's own threads would compete with the other processes.
+        detector = _worker_detector[min_letters] = LinguaDetector(min_letters, parallel=False)
+    return analyse(rows, detector, DefaultSentiment(), _worker_cache)
+
+
+def analyse_in_worker(rows: Sequence[Row], min_letters: int) -> list[Result]:
+    """:func:`analyse` with the default analysers, in a worker process (one core)."""
+    return _in_worker(rows, min_letters)
+
+
+def start_worker(min_letters: int) -> None:
+    """Load the models of a worker process (its first chunk then starts at full speed)."""
+    from console.triage.language import _lingua
+
+    for low in (False, True):
+        _lingua(low).detect_language_of("Hyvää huomenta, ciao a tutti, guten Morgen")
+    DefaultSentiment().score("warming up", None)
 
 
 class WorkerPool:

@@ -128,8 +128,15 @@ def analyse_rows(
 def with_fallback(
     ctx: TriageContext, rows: Sequence[tuple[int, str, int | None, str | None]]
 ) -> list[analysis.Row]:
+    return fallback_rows(ctx.ws, rows)
+
+
+def fallback_rows(
+    ws: Workspace, rows: Sequence[tuple[int, str, int | None, str | None]]
+) -> list[analysis.Row]:
+    """(id, text, stored language, the customer's language) for (id, text, customer, stored)."""
     fallback = repo.customer_languages(
-        ctx.ws, {r[2] for r in rows if r[2] is not None and r[3] is None}
+        ws, {r[2] for r in rows if r[2] is not None and r[3] is None}
     )
     return [
         (mid, text, stored, fallback.get(cid) if cid is not None else None)

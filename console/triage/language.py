@@ -126,9 +126,14 @@ def _lingua(low_accuracy: bool) -> Any:
 class LinguaDetector:
     """Language detection with lingua, behind the cheap checks described in the module docs."""
 
-    def __init__(self, min_letters: int = 12, *, use_hints: bool = True) -> None:
+    def __init__(
+        self, min_letters: int = 12, *, use_hints: bool = True, parallel: bool = True
+    ) -> None:
         self.min_letters = min_letters
         self.use_hints = use_hints
+        # lingua's parallel detection spreads one call over every core; a worker process that
+        # has a core of its own detects one text after the other (the same answers).
+        self.parallel = parallel
 
     def detect(self, texts: Sequence[str]) -> list[str | None]:
         results: list[str | None] = [None] * len(texts)
@@ -149,7 +154,12 @@ class LinguaDetector:
         for indexes, low in ((short, False), (long, True)):
             if not indexes:
                 continue
-            found = _lingua(low).detect_languages_in_parallel_of([prepared[i] for i in indexes])
+            lingua = _lingua(low)
+            picked = [prepared[i] for i in indexes]
+            if self.parallel:
+                found = lingua.detect_languages_in_parallel_of(picked)
+            else:
+                found = [lingua.detect_language_of(text) for text in picked]
             for i, language in zip(indexes, found, strict=True):
                 if language is not None:
                     results[i] = language.iso_code_639_1.name.lower()

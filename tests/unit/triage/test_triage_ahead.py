@@ -1,0 +1,88 @@
+"""Analysis ahead during a bulk import: the triage afterwards ends exactly where it ends without."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from console.storage.db import Workspace
+from console.storage.ingest import BatchResult
+from console.triage.ahead import AnalysisAhead
+from console.triage.engine import after_import
+from services.importers import run_import
+
+GENERATE = Path(__file__).resolve().parents[3] / "bench" / "generate.py"
+NOW = 1_764_590_400  # 2025-12-01T12:00:00Z
+SMALL = ["--messages", "3000", "--customers", "500", "--days", "20", "--quiet"]
+
+
+def _generate_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_generate_ahead", GENERATE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_generate_ahead", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def small_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ahead") / "small.jsonl"
+    args = ["--out", str(out), *SMALL, "--now", "2025-12-01T12:00:00+00:00"]
+    assert _generate_module().main(args) == 0
+    return out
+
+
+STATE = {
+    "messages": "SELECT id, language, sentiment, dup_group FROM messages ORDER BY id",
+    "flags": "SELECT customer_id, kind, score, reasons, message_ids FROM flags"
+    " ORDER BY customer_id, kind",
+    "customers": "SELECT id, language, flag_mask, priority FROM customers ORDER BY id",
+    "conversations": "SELECT id, deadline_at, flag_mask, priority FROM conversations ORDER BY id",
+    "groups": "SELECT kind, group_key, size, customers, first_at, last_at, sample FROM dup_groups"
+    " ORDER BY id",
+}
+
+
+def _triaged_state(path: Path, source: Path, *, analyse: bool) -> tuple[dict[str, list], int]:
+    with Workspace(path) as ws:
+        summary = run_import(ws, source, "jsonl", analyse=analyse)
+        assert summary.report is not None and summary.added == 3000
+        unanalysed = ws.scalar(
+            "SELECT count(*) FROM messages WHERE direction = 'in' AND sentiment IS NULL"
+        )
+        after_import(ws, summary.report, clock=lambda: NOW)
+        return {name: ws.query(sql) for name, sql in STATE.items()}, int(unanalysed)
+
+
+def test_import_analysing_ahead_ends_where_the_plain_import_and_triage_end(
+    small_jsonl: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    capsys.readouterr()
+    ahead, left_ahead = _triaged_state(tmp_path / "ahead.sqlite", small_jsonl, analyse=True)
+    plain, left_plain = _triaged_state(tmp_path / "plain.sqlite", small_jsonl, analyse=False)
+    assert left_ahead == 0, "the worker analysed every inbound message during the import"
+    assert left_plain > 1000, "without it the import leaves them to the triage"
+    assert sum(1 for m in ahead["messages"] if m["language"]) > 1000
+    for name in STATE:
+        assert ahead[name] == plain[name], name
+
+
+def test_a_broken_worker_costs_no_message_and_leaves_the_rest_to_the_triage(
+    small_jsonl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: AnalysisAhead, ws: Workspace, batch: BatchResult) -> None:
+        self._give_up()  # as when the worker process dies
+
+    monkeypatch.setattr(AnalysisAhead, "__call__", broken)
+    with Workspace(tmp_path / "broken.sqlite") as ws:
+        summary = run_import(ws, small_jsonl, "jsonl", analyse=True)
+        assert summary.added == 3000
+        assert ws.scalar("SELECT count(*) FROM messages WHERE sentiment IS NOT NULL") == 0
+        assert summary.report is not None
+        report = after_import(ws, summary.report, clock=lambda: NOW)
+        assert report.analysed > 1000
