@@ -25,6 +25,11 @@ def _ids(ids: Iterable[int]) -> str:
     return json.dumps(sorted({int(i) for i in ids}))
 
 
+def data_version(ws: Workspace) -> int:
+    """Changes whenever another connection commits to the workspace (SQLite's data_version)."""
+    return int(ws.scalar("PRAGMA data_version"))
+
+
 # -- settings -------------------------------------------------------------------------------------
 
 

@@ -10,13 +10,16 @@ deadline part of priorities on without running the rules again.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import multiprocessing
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.domain import Flag, FlagKind, Status
 from console.storage import triage_repo as repo
+from console.storage.db import Workspace
 from console.triage import duplicates as dup
 from console.triage.context import TriageContext
 from console.triage.deadlines import deadline
@@ -36,6 +39,7 @@ from console.triage.rules import (
     repeat_window,
     urgency,
 )
+from console.triage.settings import TriageSettings
 
 _BREACH = FLAG_BITS[FlagKind.BREACH]
 FlagRow = tuple[int, str, float, str, str, int]
@@ -194,11 +198,22 @@ def _changed(facts: _Facts, figures: Sequence[ConversationFigures]) -> set[int]:
     return {row[3] for row in figures if stored.get(row[3]) != row[:3]}
 
 
-def flag_customers(
+@dataclass(slots=True)
+class FlagPlan:
+    """What :func:`flag_customers` will write, read and computed without writing."""
+
+    customer_ids: list[int]
+    flag_rows: list[FlagRow]
+    customer_figures: list[tuple[int, float, int]]
+    conversation_figures: list[ConversationFigures]
+    changed: set[int]
+    counts: dict[str, int]
+
+
+def plan_flags(
     ctx: TriageContext, customer_ids: Sequence[int], groups: dict[int, list[GroupInfo]]
-) -> tuple[set[int], dict[str, int]]:
-    """Flags, deadlines, masks and priorities of these customers; returns (changed
-    conversation ids, flags written per kind). Merged customers lose everything."""
+) -> FlagPlan:
+    """The flags, deadlines, masks and priorities of these customers (reads only)."""
     rows = {int(r["id"]): r for r in repo.customer_rows(ctx.ws, customer_ids)}
     live = [cid for cid in customer_ids if cid in rows and rows[cid]["merged_into"] is None]
     merged = [cid for cid in customer_ids if cid in rows and rows[cid]["merged_into"] is not None]
@@ -216,11 +231,116 @@ def flag_customers(
         customer, conversations = _figures(ctx, verdict)
         customer_figures.append(customer)
         conversation_figures.extend(conversations)
-    changed = _changed(facts, conversation_figures)
-    repo.replace_flags(ctx.ws, [*live, *merged], flag_rows)
-    repo.update_customer_figures(ctx.ws, customer_figures)
-    repo.update_conversation_figures(ctx.ws, conversation_figures)
-    return changed, dict(counts)
+    return FlagPlan(
+        customer_ids=[*live, *merged],
+        flag_rows=flag_rows,
+        customer_figures=customer_figures,
+        conversation_figures=conversation_figures,
+        changed=_changed(facts, conversation_figures),
+        counts=dict(counts),
+    )
+
+
+def apply_flags(ws: Workspace, plan: FlagPlan) -> tuple[set[int], dict[str, int]]:
+    """Write a :class:`FlagPlan`; returns (changed conversation ids, flags written per kind)."""
+    repo.replace_flags(ws, plan.customer_ids, plan.flag_rows)
+    repo.update_customer_figures(ws, plan.customer_figures)
+    repo.update_conversation_figures(ws, plan.conversation_figures)
+    return plan.changed, plan.counts
+
+
+def flag_customers(
+    ctx: TriageContext, customer_ids: Sequence[int], groups: dict[int, list[GroupInfo]]
+) -> tuple[set[int], dict[str, int]]:
+    """Flags, deadlines, masks and priorities of these customers; returns (changed
+    conversation ids, flags written per kind). Merged customers lose everything."""
+    return apply_flags(ctx.ws, plan_flags(ctx, customer_ids, groups))
+
+
+@dataclass(slots=True)
+class CustomerPlan:
+    """Everything :func:`triage_customers` writes for a chunk of customers (see
+    :func:`plan_customers`): computed from reads alone, so another process can compute it."""
+
+    groups: dup.GroupPlan
+    flags: FlagPlan
+
+
+def plan_customers(ctx: TriageContext, customer_ids: Sequence[int]) -> CustomerPlan:
+    """Groups, flags and figures of these customers, read and computed but not written.
+
+    The flag rules read nothing that the group writes change (``dup_group``, ``dup_groups``), so
+    reading all first and writing after gives what :func:`triage_customers` gives.
+    """
+    posts = dup.fetch_posts(ctx.ws, customer_ids)
+    groups = dup.plan_customer_groups(ctx.ws, posts, customer_ids, ctx.settings)
+    return CustomerPlan(groups, plan_flags(ctx, customer_ids, groups.infos))
+
+
+def apply_customer_plan(ws: Workspace, plan: CustomerPlan) -> tuple[set[int], dict[str, int]]:
+    """Write a :class:`CustomerPlan`; returns (changed conversation ids, flags per kind)."""
+    dup.apply_group_plan(ws, plan.groups)
+    return apply_flags(ws, plan.flags)
+
+
+_worker_contexts: dict[tuple[str, int], TriageContext] = {}
+
+
+def plan_in_worker(
+    path: str, now: int, settings: TriageSettings, customer_ids: list[int]
+) -> CustomerPlan:
+    """:func:`plan_customers` in a worker process, on its own (read-only) connection."""
+    ctx = _worker_contexts.get((path, now))
+    if ctx is None:
+        for old in _worker_contexts.values():
+            old.ws.close()
+        _worker_contexts.clear()
+        ws = Workspace(path, create=False)
+        ctx = _worker_contexts[(path, now)] = TriageContext.open(
+            ws, clock=lambda: now, settings=settings
+        )
+    ctx.settings = settings
+    return plan_customers(ctx, customer_ids)
+
+
+class PlanPool:
+    """Computes :class:`CustomerPlan` s of chunks in ``workers`` processes, results in order.
+
+    The workers read through their own connections; the caller writes each plan in its
+    transaction (and plans again itself if another connection wrote meanwhile).
+    """
+
+    def __init__(self, ctx: TriageContext, workers: int) -> None:
+        self.path = str(ctx.ws.path)
+        self.now = ctx.now
+        self.settings = ctx.settings
+        self.ahead = 2 * workers
+        self.executor = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def map(self, chunks: Iterable[Sequence[int]]) -> Iterator[tuple[Sequence[int], CustomerPlan]]:
+        pending: deque[tuple[Sequence[int], Future[CustomerPlan]]] = deque()
+        for chunk in chunks:
+            future = self.executor.submit(
+                plan_in_worker, self.path, self.now, self.settings, list(chunk)
+            )
+            pending.append((chunk, future))
+            if len(pending) >= self.ahead:
+                done, oldest = pending.popleft()
+                yield done, oldest.result()
+        while pending:
+            done, oldest = pending.popleft()
+            yield done, oldest.result()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> PlanPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def triage_customers(
@@ -236,6 +356,8 @@ def triage_customers(
     ``recount_hashes``: texts whose same-issue groups are counted again from scratch (retriage).
     """
     ws, s = ctx.ws, ctx.settings
+    if new_message_ids is None and recount_hashes is None:
+        return apply_customer_plan(ws, plan_customers(ctx, customer_ids))
     posts = dup.fetch_posts(ws, customer_ids)
     if new_message_ids is not None:
         fresh = set(new_message_ids)

@@ -156,13 +156,26 @@ def fetch_posts(ws: Workspace, customer_ids: Iterable[int]) -> dict[int, list[Du
 Found = dict[int, list[tuple[dict[str, Any], list[DupPost]]]]
 
 
-def refresh_customer_groups(
+@dataclass(slots=True)
+class GroupPlan:
+    """What :func:`refresh_customer_groups` will write for a set of customers, read and computed
+    without writing (so that it can be computed in another process): the groups to insert or
+    update, the stored groups and their ids, and for every post where it should point."""
+
+    changed: list[dict[str, Any]]
+    stored_ids: dict[str, int]
+    #: (message id, its dup_group now, key of its duplicates group or None, same-issue group id)
+    targets: list[tuple[int, int | None, str | None, int | None]]
+    infos: dict[int, list[GroupInfo]]
+
+
+def plan_customer_groups(
     ws: Workspace,
     posts: dict[int, list[DupPost]],
     customer_ids: Iterable[int],
     s: TriageSettings,
-) -> dict[int, list[GroupInfo]]:
-    """Recompute the duplicates groups of these customers and every post's ``dup_group``."""
+) -> GroupPlan:
+    """The duplicates groups of these customers and where each post should point (reads only)."""
     ids = list(customer_ids)
     stored = {row["group_key"]: row for row in repo.group_rows_of(ws, ids)}
     found: Found = {cid: [] for cid in ids}
@@ -173,34 +186,55 @@ def refresh_customer_groups(
             found[customer_id].append((row, members))
             if not _same_as_stored(row, stored.get(row["group_key"])):
                 changed.append(row)
-    group_ids = {key: int(row["id"]) for key, row in stored.items()}
-    group_ids.update(repo.upsert_groups(ws, changed))
-    kept = _assign(ws, posts, found, group_ids)
-    repo.delete_groups(ws, [int(r["id"]) for r in stored.values() if int(r["id"]) not in kept])
-    return {cid: [_info(row, members) for row, members in groups] for cid, groups in found.items()}
-
-
-def _assign(
-    ws: Workspace, posts: dict[int, list[DupPost]], found: Found, group_ids: dict[str, int]
-) -> set[int]:
-    """Point each post at its duplicates group, else its same-issue group; returns the groups
-    in use."""
     same = repo.same_issue_groups(ws, {p.norm_hash for c in found for p in posts.get(c, [])})
-    kept: set[int] = set()
-    assignments: list[tuple[int | None, int]] = []
+    targets: list[tuple[int, int | None, str | None, int | None]] = []
     for customer_id, groups in found.items():
-        member_of: dict[int, int] = {}
+        member_of: dict[int, str] = {}
         for row, members in groups:
-            group_id = group_ids[row["group_key"]]
-            kept.add(group_id)
-            member_of.update(dict.fromkeys((p.id for p in members), group_id))
+            member_of.update(dict.fromkeys((p.id for p in members), row["group_key"]))
         for post in posts.get(customer_id, []):
             issue = same.get(post.norm_hash)
-            want = member_of.get(post.id, int(issue["id"]) if issue else None)
-            if post.dup_group != want:
-                assignments.append((want, post.id))
+            issue_id = int(issue["id"]) if issue else None
+            targets.append((post.id, post.dup_group, member_of.get(post.id), issue_id))
+    return GroupPlan(
+        changed=changed,
+        stored_ids={key: int(row["id"]) for key, row in stored.items()},
+        targets=targets,
+        infos={
+            cid: [_info(row, members) for row, members in groups] for cid, groups in found.items()
+        },
+    )
+
+
+def apply_group_plan(ws: Workspace, plan: GroupPlan) -> None:
+    """Write a :class:`GroupPlan`: upsert its groups, point the posts, delete groups now empty."""
+    group_ids = dict(plan.stored_ids)
+    group_ids.update(repo.upsert_groups(ws, plan.changed))
+    kept: set[int] = set()
+    assignments: list[tuple[int | None, int]] = []
+    for message_id, current, key, issue_id in plan.targets:
+        # A post in a duplicates group points at it, else at its same-issue group, else nowhere.
+        if key is not None:
+            want: int | None = group_ids[key]
+            kept.add(group_ids[key])
+        else:
+            want = issue_id
+        if current != want:
+            assignments.append((want, message_id))
     repo.set_dup_groups(ws, assignments)
-    return kept
+    repo.delete_groups(ws, [gid for gid in plan.stored_ids.values() if gid not in kept])
+
+
+def refresh_customer_groups(
+    ws: Workspace,
+    posts: dict[int, list[DupPost]],
+    customer_ids: Iterable[int],
+    s: TriageSettings,
+) -> dict[int, list[GroupInfo]]:
+    """Recompute the duplicates groups of these customers and every post's ``dup_group``."""
+    plan = plan_customer_groups(ws, posts, customer_ids, s)
+    apply_group_plan(ws, plan)
+    return plan.infos
 
 
 def _info(row: dict[str, Any], members: Sequence[DupPost]) -> GroupInfo:

@@ -50,7 +50,13 @@ from console.triage.context import (
     analyse_rows,
     with_fallback,
 )
-from console.triage.customers import refresh_priorities, triage_customers
+from console.triage.customers import (
+    PlanPool,
+    apply_customer_plan,
+    plan_customers,
+    refresh_priorities,
+    triage_customers,
+)
 from console.triage.flagbits import FLAG_BITS
 from console.triage.language import LanguageDetector
 from console.triage.sentiment import SentimentScorer
@@ -73,6 +79,8 @@ CUSTOMER_CHUNK = 1000
 MESSAGE_CHUNK = 4000
 #: Messages to analyse before a rebuild starts worker processes (starting them takes a second).
 PARALLEL_MIN = 20_000
+#: Customers from which a rebuild plans their triage in worker processes.
+PARALLEL_CUSTOMERS_MIN = 10_000
 _BREACH = FLAG_BITS[FlagKind.BREACH]
 #: Settings key set when an incremental triage failed; a rebuild clears it.
 NEEDS_REBUILD = "triage_state.needs_rebuild"
@@ -238,16 +246,58 @@ def rebuild(
     report.phases["groups"] = time.perf_counter() - started - report.phases["analyse"]
     if not step(1):
         return _finish(report, started, cancelled=True)
-    for chunk in _chunks(customers, CUSTOMER_CHUNK):
-        with ws.transaction():
-            changed, counts = triage_customers(ctx, chunk)
-        report.customers += len(chunk)
-        report.conversation_ids |= changed
-        _merge_counts(report.flagged, counts)
-        if not step(len(chunk)):
-            return _finish(report, started, cancelled=True)
+    if not _triage_all(ctx, customers, report, step, workers):
+        return _finish(report, started, cancelled=True)
     repo.store_settings(ws, {NEEDS_REBUILD: "false"})
     return _finish(report, started)
+
+
+def _triage_all(
+    ctx: TriageContext,
+    customers: Sequence[int],
+    report: TriageReport,
+    step: Callable[[int], bool],
+    workers: int,
+) -> bool:
+    """Every customer's groups, flags and figures, chunk by chunk; False when cancelled.
+
+    Many customers: ``workers`` processes read and compute the chunks' plans while this one
+    writes them. Should another connection write meanwhile (an agent resolving a conversation),
+    the chunks still to write are planned again here, inside their transactions, as without
+    workers.
+    """
+    ws = ctx.ws
+    chunks = _chunks(customers, CUSTOMER_CHUNK)
+    if workers < 2 or len(customers) < PARALLEL_CUSTOMERS_MIN:
+        for chunk in chunks:
+            with ws.transaction():
+                changed, counts = triage_customers(ctx, chunk)
+            if not _count_chunk(report, chunk, changed, counts, step):
+                return False
+        return True
+    before = repo.data_version(ws)
+    with PlanPool(ctx, workers) as pool:
+        for chunk, plan in pool.map(chunks):
+            with ws.transaction():
+                if repo.data_version(ws) != before:
+                    plan = plan_customers(ctx, chunk)  # the workers' reads may be stale
+                changed, counts = apply_customer_plan(ws, plan)
+            if not _count_chunk(report, chunk, changed, counts, step):
+                return False
+    return True
+
+
+def _count_chunk(
+    report: TriageReport,
+    chunk: Sequence[int],
+    changed: set[int],
+    counts: dict[str, int],
+    step: Callable[[int], bool],
+) -> bool:
+    report.customers += len(chunk)
+    report.conversation_ids |= changed
+    _merge_counts(report.flagged, counts)
+    return step(len(chunk))
 
 
 def retriage(

@@ -86,3 +86,56 @@ def test_a_broken_worker_costs_no_message_and_leaves_the_rest_to_the_triage(
         assert summary.report is not None
         report = after_import(ws, summary.report, clock=lambda: NOW)
         assert report.analysed > 1000
+
+
+def _rebuilt_state(path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool):
+    from console.triage import engine
+
+    monkeypatch.setattr(engine, "PARALLEL_CUSTOMERS_MIN", 0 if parallel else 10**9)
+    monkeypatch.setattr(engine, "CUSTOMER_CHUNK", 100)  # several chunks for the workers
+    with Workspace(path) as ws:
+        run_import(ws, source, "jsonl", analyse=False)
+        report = engine.rebuild(ws, clock=lambda: NOW, workers=2)
+        return {name: ws.query(sql) for name, sql in STATE.items()}, report
+
+
+def test_a_rebuild_planned_in_worker_processes_writes_what_one_process_writes(
+    small_jsonl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parallel, report = _rebuilt_state(tmp_path / "p.sqlite", small_jsonl, monkeypatch, True)
+    serial, expected = _rebuilt_state(tmp_path / "s.sqlite", small_jsonl, monkeypatch, False)
+    assert report.customers == expected.customers == 500
+    assert report.flagged == expected.flagged and sum(report.flagged.values()) > 50
+    assert report.conversation_ids == expected.conversation_ids
+    for name in STATE:
+        assert parallel[name] == serial[name], name
+
+
+def test_a_write_by_another_connection_during_a_parallel_rebuild_is_not_overwritten(
+    small_jsonl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.triage import customers, engine
+
+    monkeypatch.setattr(engine, "PARALLEL_CUSTOMERS_MIN", 0)
+    monkeypatch.setattr(engine, "CUSTOMER_CHUNK", 50)
+    path = tmp_path / "w.sqlite"
+    with Workspace(path) as ws:
+        run_import(ws, small_jsonl, "jsonl", analyse=False)
+        engine.rebuild(ws, clock=lambda: NOW, workers=1)
+        first = int(ws.scalar("SELECT min(id) FROM customers"))
+        before = ws.scalar("SELECT priority FROM customers WHERE id = ?", (first,))
+        planned = customers.PlanPool.map
+
+        def map_then_write(self: customers.PlanPool, chunks: object) -> object:
+            # The first chunk's plan is read and computed; then an agent raises the tier of
+            # that chunk's first customer on another connection, before the plan is written.
+            for n, item in enumerate(planned(self, chunks)):  # type: ignore[arg-type]
+                if n == 0:
+                    with Workspace(path) as other, other.transaction() as conn:
+                        conn.execute("UPDATE customers SET tier = 4 WHERE id = ?", (first,))
+                yield item
+
+        monkeypatch.setattr(customers.PlanPool, "map", map_then_write)
+        engine.rebuild(ws, clock=lambda: NOW, workers=2)
+        after = ws.scalar("SELECT priority FROM customers WHERE id = ?", (first,))
+        assert after > before, "the tier raised mid-rebuild counts in its priority"
