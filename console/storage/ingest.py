@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from console.domain import (
     STREAM_SILENCE_S,
@@ -40,6 +40,9 @@ from console.storage.db import Workspace
 from console.textutil import fingerprint, normalize_for_duplicates, snippet
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+#: json.dumps(extra, ensure_ascii=False, default=str) without building an encoder per message.
+_EXTRA_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 SNIPPET_CHARS = 160
 
@@ -120,10 +123,15 @@ class Ingestor:
         *,
         after_batch: AfterBatch | None = None,
         batch_size: int = 2000,
+        batches_per_commit: int = 1,
     ) -> None:
         self.ws = ws
         self.after_batch = after_batch
         self.batch_size = batch_size
+        # A bulk import commits every few batches: each commit writes every page the batches
+        # touched (index pages all over the file), so fewer, larger commits write far less.
+        # The batches themselves (and so the result) are the same.
+        self.batches_per_commit = max(1, batches_per_commit)
         self._accounts: dict[tuple[str, str], int] = {}
         # Per-batch caches (cleared at each batch so merges made meanwhile are never missed):
         # (channel, handle) -> [identity id, customer id, followers, name]
@@ -136,12 +144,15 @@ class Ingestor:
         self, records: Iterable[IncomingMessage], progress: Progress | None = None
     ) -> IngestReport:
         report = IngestReport()
-        for batch in _chunks(records, self.batch_size):
-            result, skipped = self._ingest_batch(batch)
-            report.skipped += skipped
-            report.absorb(result)
-            if progress is not None:
-                progress(len(batch))
+        batches = _chunks(records, self.batch_size)
+        for group in _chunks(batches, self.batches_per_commit):
+            with self.ws.transaction():
+                for batch in group:
+                    result, skipped = self._ingest_batch(batch)
+                    report.skipped += skipped
+                    report.absorb(result)
+                    if progress is not None:
+                        progress(len(batch))
         return report
 
     def ensure_account(self, channel: Channel, name: str, handle: str | None = None) -> int:
@@ -464,7 +475,7 @@ class _BatchWriter:
                 fingerprint(normalized),
                 "sent" if rec.direction == Direction.OUT else None,
                 0 if _is_stream(rec, channel) or not channel.is_public else 1,
-                json.dumps(rec.extra, ensure_ascii=False, default=str) if rec.extra else None,
+                _EXTRA_JSON(rec.extra) if rec.extra else None,
             )
         )
         self.result.message_ids.append(message_id)
@@ -621,10 +632,12 @@ class _BatchWriter:
             if conv["first_inbound_at"] is not None and at >= conv["first_inbound_at"]:
                 first = conv["first_response_at"]
                 conv["first_response_at"] = at if first is None else min(first, at)
+        # The snippet is made once per conversation at the flush, from the text it comes from
+        # (``_snippet_of``); a text gives an empty snippet exactly when it is all whitespace.
         if rec.direction in (Direction.IN, Direction.OUT) and at >= conv["last_activity"]:
-            conv["snippet"] = snippet(rec.text, SNIPPET_CHARS)
-        if not conv["snippet"]:
-            conv["snippet"] = snippet(rec.text, SNIPPET_CHARS)
+            conv["_snippet_of"] = rec.text
+        if _snippet_empty(conv):
+            conv["_snippet_of"] = rec.text
         if rec.subject and not conv["subject"]:
             conv["subject"] = rec.subject
         conv["last_activity"] = max(conv["last_activity"], at)
@@ -645,6 +658,10 @@ class _BatchWriter:
         )
 
     def _flush_conversations(self) -> None:
+        for conv in self.convs.values():
+            source = conv.pop("_snippet_of", None)
+            if source is not None:
+                conv["snippet"] = snippet(source, SNIPPET_CHARS)
         new = [c for c in self.convs.values() if c["_new"]]
         self.conn.executemany(
             f"INSERT INTO conversations ({', '.join(_CONV_COLUMNS)}, is_public)"
@@ -728,6 +745,13 @@ def _reopen(conv: dict[str, Any], at: int) -> None:
     conv["snoozed_until"] = None
 
 
+def _snippet_empty(conv: dict[str, Any]) -> bool:
+    source = conv.get("_snippet_of")
+    if source is not None:
+        return not source.strip()
+    return not conv["snippet"]
+
+
 def paused_seconds(paused_since: int | None, waiting_since: int | None, until: int) -> int:
     """How much of a pause that began at ``paused_since`` fell while the customer was waiting."""
     if paused_since is None or waiting_since is None:
@@ -742,8 +766,8 @@ def _is_stream(rec: IncomingMessage, channel: Channel) -> bool:
     return rec.thread is not None and channel != Channel.EMAIL
 
 
-def _chunks(records: Iterable[IncomingMessage], size: int) -> Iterator[list[IncomingMessage]]:
-    batch: list[IncomingMessage] = []
+def _chunks(records: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    batch: list[_T] = []
     for rec in records:
         batch.append(rec)
         if len(batch) >= size:
