@@ -33,6 +33,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from console.errors import ConsoleError
@@ -163,10 +164,12 @@ def deadline(waiting_since: int, target_s: int, paused_s: int, hours: BusinessHo
     return add_business_seconds(waiting_since, target_s + max(0, paused_s), hours)
 
 
+@lru_cache(maxsize=256)
 def hours_or_none(raw: str | None) -> BusinessHours | None:
     """Stored hours for triage: unreadable hours count as around the clock rather than stop triage.
 
-    Accounts are validated when saved (:func:`parse_business_hours` raises there).
+    Accounts are validated when saved (:func:`parse_business_hours` raises there). Remembered by
+    the stored text (hours are immutable): every triage run reads every account's hours.
     """
     try:
         return parse_business_hours(raw)
