@@ -46,10 +46,25 @@ def fold_words(text: str) -> str:
     return " " + _NON_WORD.sub(" ", fold(text)).strip() + " "
 
 
+_folded_words: dict[str, str] = {}
+
+
 def _fold_word(word: str) -> str:
     if word.isascii():
         return word
-    return _NON_WORD.sub("", fold(word)) or word
+    found = _folded_words.get(word)
+    if found is None:
+        found = _NON_WORD.sub("", fold(word)) or word
+        if len(_folded_words) >= _MEMO_WORDS:
+            _folded_words.clear()
+        _folded_words[word] = found
+    return found
+
+
+def split_folded(text: str) -> tuple[list[str], list[str]]:
+    """(the words of ``text`` casefolded, the same words folded), as :class:`FoldedText` has them."""
+    words = [w for w in _NON_WORD.split(text.casefold()) if w]
+    return words, words if text.isascii() else [_fold_word(w) for w in words]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +78,11 @@ class FoldedText:
 
     @classmethod
     def of(cls, text: str) -> FoldedText:
-        words = [w for w in _NON_WORD.split(text.casefold()) if w]
-        parts = words if text.isascii() else [_fold_word(w) for w in words]
+        return cls.from_words(*split_folded(text))
+
+    @classmethod
+    def from_words(cls, words: list[str], parts: list[str]) -> FoldedText:
+        """From :func:`split_folded`'s two lists."""
         starts = []
         offset = 1
         for part in parts:
@@ -129,6 +147,13 @@ class Lexicon:
             memo.clear()
         memo[token] = found
         return found
+
+    def may_have_terms(self, folded_words: frozenset[str]) -> bool:
+        """False when no escalation term can be in a text with these folded words."""
+        strong, weak = self.strong_starts, self.weak_starts
+        return (self.strong is not None and (strong is None or strong.may_start(folded_words))) or (
+            self.weak is not None and (weak is None or weak.may_start(folded_words))
+        )
 
     def escalation_terms(self, text: FoldedText) -> tuple[list[str], list[str]]:
         """Distinct strong and weak escalation terms of a text, as the customer wrote them."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from console.domain import Direction, Flag, FlagKind, Status
 from console.triage.language import prepare
-from console.triage.lexicon import SUPPORTED_LANGUAGES, FoldedText, lexicon
+from console.triage.lexicon import SUPPORTED_LANGUAGES, FoldedText, lexicon, split_folded
 from console.triage.settings import TriageSettings
 from console.triage.wording import (
     and_list,
@@ -205,14 +205,20 @@ def shouting(text: str) -> tuple[bool, bool]:
 
 def escalation_terms(text: str, language: str | None) -> tuple[list[str], list[str]]:
     """Strong and weak escalation terms of a message, in its language and in English."""
-    folded = FoldedText.of(prepare(text))
-    strong: dict[str, None] = {}
-    weak: dict[str, None] = {}
     languages = ["en"]
     if language in SUPPORTED_LANGUAGES and language != "en":
         languages.insert(0, language)
-    for lang in languages:
-        s, w = lexicon(lang).escalation_terms(folded)
+    words, parts = split_folded(prepare(text))
+    lexicons = [lexicon(lang) for lang in languages]
+    distinct = frozenset(parts)
+    # Most messages have no word that can start a term: no need to build the folded text.
+    if not any(lex.may_have_terms(distinct) for lex in lexicons):
+        return [], []
+    folded = FoldedText.from_words(words, parts)
+    strong: dict[str, None] = {}
+    weak: dict[str, None] = {}
+    for lex in lexicons:
+        s, w = lex.escalation_terms(folded)
         strong.update(dict.fromkeys(s))
         weak.update(dict.fromkeys(w))
     return list(strong), [w for w in weak if w not in strong]
