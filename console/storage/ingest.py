@@ -137,6 +137,8 @@ class Ingestor:
         # (channel, handle) -> [identity id, customer id, followers, name]
         self._identities: dict[tuple[str, str], list[Any]] = {}
         self._customer_keys: dict[str, int] = {}
+        # (customer, key) pairs already attached or found taken: a second try changes nothing.
+        self._keys_tried: set[tuple[int, str]] = set()
 
     # -- public ------------------------------------------------------------------------------
 
@@ -181,6 +183,7 @@ class Ingestor:
         with self.ws.transaction():
             self._identities.clear()
             self._customer_keys.clear()
+            self._keys_tried.clear()
             fresh = self._drop_known(batch)
             skipped = len(batch) - len(fresh)
             result = BatchResult()
@@ -313,6 +316,9 @@ class Ingestor:
         return customer_id
 
     def _attach_key(self, customer_id: int, key: str) -> None:
+        if (customer_id, key) in self._keys_tried:
+            return
+        self._keys_tried.add((customer_id, key))
         row = self.ws.conn.execute(
             "SELECT key FROM customers WHERE id = ?", (customer_id,)
         ).fetchone()
