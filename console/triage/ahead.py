@@ -50,8 +50,12 @@ class AnalysisAhead:
         self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
             1, mp_context=multiprocessing.get_context("spawn")
         )
-        # Models load in the worker while the first batches are written.
-        self._executor.submit(analysis.start_worker, self.min_letters)
+        try:
+            # Models load in the worker while the first batches are written.
+            self._executor.submit(analysis.start_worker, self.min_letters)
+        except (RuntimeError, OSError):  # no worker: the triage afterwards analyses
+            log.exception("cannot start the analysis worker")
+            self._give_up()
 
     def __enter__(self) -> AnalysisAhead:
         return self
@@ -71,7 +75,7 @@ class AnalysisAhead:
                     )
                 )
                 self.submitted += len(rows)
-            except RuntimeError:  # the pool broke down: the triage afterwards analyses
+            except (RuntimeError, OSError):  # the pool broke down: the triage afterwards analyses
                 self._give_up()
         self._store_ready(ws, wait_beyond=self.max_pending)
 

@@ -33,6 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from console.domain import FlagKind
@@ -276,14 +277,21 @@ def _triage_all(
                 return False
         return True
     before = repo.data_version(ws)
-    with PlanPool(ctx, workers) as pool:
-        for chunk, plan in pool.map(chunks):
-            with ws.transaction():
-                if repo.data_version(ws) != before:
-                    plan = plan_customers(ctx, chunk)  # the workers' reads may be stale
-                changed, counts = apply_customer_plan(ws, plan)
-            if not _count_chunk(report, chunk, changed, counts, step):
-                return False
+    written = 0
+    try:
+        with PlanPool(ctx, workers) as pool:
+            for chunk, plan in pool.map(chunks):
+                with ws.transaction():
+                    if repo.data_version(ws) != before:
+                        plan = plan_customers(ctx, chunk)  # the workers' reads may be stale
+                    changed, counts = apply_customer_plan(ws, plan)
+                written += len(chunk)
+                if not _count_chunk(report, chunk, changed, counts, step):
+                    return False
+    except (BrokenProcessPool, OSError):
+        # Worker processes could not start or died: the rest is triaged in this process.
+        log.exception("triage workers failed; going on in this process")
+        return _triage_all(ctx, customers[written:], report, step, 1)
     return True
 
 

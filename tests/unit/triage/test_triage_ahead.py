@@ -139,3 +139,27 @@ def test_a_write_by_another_connection_during_a_parallel_rebuild_is_not_overwrit
         engine.rebuild(ws, clock=lambda: NOW, workers=2)
         after = ws.scalar("SELECT priority FROM customers WHERE id = ?", (first,))
         assert after > before, "the tier raised mid-rebuild counts in its priority"
+
+
+def test_workers_dying_mid_rebuild_leave_the_rest_to_this_process(
+    small_jsonl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from console.triage import customers
+
+    planned = customers.PlanPool.map
+
+    def map_then_die(self: customers.PlanPool, chunks: object) -> object:
+        for n, item in enumerate(planned(self, chunks)):  # type: ignore[arg-type]
+            if n == 2:
+                raise BrokenProcessPool("a worker was killed")
+            yield item
+
+    serial, expected = _rebuilt_state(tmp_path / "s.sqlite", small_jsonl, monkeypatch, False)
+    monkeypatch.setattr(customers.PlanPool, "map", map_then_die)
+    dying, report = _rebuilt_state(tmp_path / "d.sqlite", small_jsonl, monkeypatch, True)
+    assert report.customers == expected.customers == 500
+    assert report.flagged == expected.flagged
+    for name in STATE:
+        assert dying[name] == serial[name], name
