@@ -8,7 +8,8 @@ Modules (no Qt, no SQL: every statement lives in :mod:`console.storage.triage_re
 - :mod:`~console.triage.views` -- what the GUI reads: :func:`customer_flags` (reasons and the
   message ids to highlight), :func:`customer_groups`, :func:`group_posts`,
   :func:`escalation_detail`; and the CLI listings.
-- :mod:`~console.triage.customers` -- the pass over a set of customers every entry point runs;
+- :mod:`~console.triage.customers` -- the pass over a set of customers every entry point runs
+  (as a plan computed from reads, then written: rebuilds compute plans in worker processes);
   :mod:`~console.triage.context` -- one run's settings, time, analysers and accounts.
 - :mod:`~console.triage.rules` -- the rules as pure functions over plain records.
 - :mod:`~console.triage.duplicates` -- duplicate and same-issue groups.
@@ -16,7 +17,8 @@ Modules (no Qt, no SQL: every statement lives in :mod:`console.storage.triage_re
 - :mod:`~console.triage.analysis`, :mod:`~console.triage.language`,
   :mod:`~console.triage.sentiment`, :mod:`~console.triage.lexicon` -- offline language detection
   (lingua), sentiment (VADER and our word lists in ``resources/lexicon``), in worker processes for
-  big rebuilds.
+  big rebuilds; :mod:`~console.triage.ahead` -- the same analysis during a bulk import, on a
+  second core.
 - :mod:`~console.triage.settings` -- every threshold, typed, stored under ``triage.*``.
 - :mod:`~console.triage.flagbits` -- the bit of each flag in ``flag_mask``;
   :mod:`~console.triage.wording` -- plain words for reasons.

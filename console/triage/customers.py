@@ -3,7 +3,9 @@
 :func:`triage_customers` is the one pass every entry point of :mod:`console.triage.engine` runs
 (the ingest hook on the customers a batch touched, rebuilds on chunks of a thousand): it reads what
 the rules need for all the customers at once (a few indexed queries), applies the pure rules of
-:mod:`console.triage.rules`, and writes only what changed. :func:`refresh_priorities` moves the
+:mod:`console.triage.rules`, and writes only what changed. Reading and computing
+(:func:`plan_customers`) are apart from writing (:func:`apply_customer_plan`), so that a rebuild
+can compute the plans in worker processes (:class:`PlanPool`) while it writes. :func:`refresh_priorities` moves the
 deadline part of priorities on without running the rules again.
 """
 
