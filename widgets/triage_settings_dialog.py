@@ -52,6 +52,7 @@ FIELDS: list[tuple[str, list[tuple[str, str, str]]]] = [
             ("duplicates_min_posts", "Same post this many times", "count"),
             ("duplicates_flag_window_s", "… within", "days"),
             ("same_issue_min_customers", "Same issue: customers", "count"),
+            ("same_issue_window_s", "… within", "hours"),
         ],
     ),
     ("Reach", [("high_reach_followers", "High reach from followers", "count")]),

@@ -231,6 +231,23 @@ def hash_figures(
     return int(row[0]), int(row[1]), row[2], row[3], row[4]
 
 
+def hash_posts(
+    ws: Workspace, hashes: Iterable[int]
+) -> dict[int, list[tuple[int, int, float | None]]]:
+    """norm_hash -> (customer id, created_at, sentiment) of its inbound posts, oldest first."""
+    rows = ws.conn.execute(
+        "SELECT m.norm_hash, m.customer_id, m.created_at, m.sentiment FROM json_each(?) j"
+        " JOIN messages m ON m.norm_hash = j.value"
+        " WHERE m.direction = 'in' AND m.customer_id IS NOT NULL"
+        " ORDER BY m.norm_hash, m.created_at, m.id",
+        (_ids(hashes),),
+    ).fetchall()
+    out: dict[int, list[tuple[int, int, float | None]]] = {}
+    for norm_hash, customer_id, created_at, sentiment in rows:
+        out.setdefault(int(norm_hash), []).append((int(customer_id), int(created_at), sentiment))
+    return out
+
+
 def message_text(ws: Workspace, message_id: int) -> str:
     return str(ws.scalar("SELECT text FROM messages WHERE id = ?", (message_id,)) or "")
 

@@ -14,7 +14,10 @@ the connected groups of one customer's inbound posts under two links:
 
 **same issue** (kind ``same_issue``, ``customer_id`` NULL, key ``s:<norm_hash>``): one normalised
 text of at least ``same_issue_min_chars`` characters posted by ``same_issue_min_customers`` or more
-customers (an outage). ``customers`` is the number of distinct customers, ``size`` the posts.
+customers within ``same_issue_window_s`` of one another (an outage), unless its posts are on
+average more positive than ``same_issue_positive_above`` (many customers' "Thank you for your
+help!" is no issue). Once formed, the group holds every inbound post of the text; ``customers`` is
+the number of distinct customers, ``size`` the posts.
 
 ``messages.dup_group`` points at the post's duplicates group, else at its same-issue group, else is
 NULL. A group's posts: :func:`console.storage.triage_repo.group_members`.
@@ -270,6 +273,33 @@ def _long_enough(text: str, s: TriageSettings) -> bool:
     return len(normalize_for_duplicates(text)) >= s.same_issue_min_chars
 
 
+def is_issue(posts: Sequence[tuple[int, int, float | None]], s: TriageSettings) -> bool:
+    """Whether a text's posts ((customer, created_at, sentiment), oldest first) make an issue:
+    not a courtesy, and ``same_issue_min_customers`` customers within ``same_issue_window_s``."""
+    sentiments = [p[2] for p in posts if p[2] is not None]
+    if sentiments and sum(sentiments) / len(sentiments) > s.same_issue_positive_above:
+        return False
+    in_window: dict[int, int] = {}
+    start = 0
+    for customer_id, created_at, _ in posts:
+        in_window[customer_id] = in_window.get(customer_id, 0) + 1
+        while created_at - posts[start][1] > s.same_issue_window_s:
+            gone = posts[start][0]
+            in_window[gone] -= 1
+            if not in_window[gone]:
+                del in_window[gone]
+            start += 1
+        if len(in_window) >= s.same_issue_min_customers:
+            return True
+    return False
+
+
+def _issue_due(ws: Workspace, norm_hash: int, customers: int, s: TriageSettings) -> bool:
+    if customers < s.same_issue_min_customers:
+        return False
+    return is_issue(repo.hash_posts(ws, [norm_hash]).get(norm_hash, []), s)
+
+
 def add_same_issue_posts(
     ws: Workspace,
     new_posts: Sequence[DupPost],
@@ -310,7 +340,7 @@ def add_same_issue_posts(
 
 def _create_if_due(ws: Workspace, norm_hash: int, s: TriageSettings) -> None:
     figures = repo.hash_figures(ws, norm_hash)
-    if figures[1] < s.same_issue_min_customers or figures[4] is None:
+    if figures[4] is None or not _issue_due(ws, norm_hash, figures[1], s):
         return
     row = _issue_row(norm_hash, figures, repo.message_text(ws, int(figures[4])))
     group_id = repo.upsert_group(ws, row)
@@ -324,7 +354,7 @@ def recount_same_issue(ws: Workspace, hashes: Iterable[int], s: TriageSettings) 
     for norm_hash in wanted:
         figures = repo.hash_figures(ws, norm_hash)
         group = groups.get(norm_hash)
-        due = figures[1] >= s.same_issue_min_customers and figures[4] is not None
+        due = figures[4] is not None and _issue_due(ws, norm_hash, figures[1], s)
         sample = repo.message_text(ws, int(figures[4])) if due and figures[4] is not None else ""
         if due and _long_enough(sample, s):
             group_id = repo.upsert_group(ws, _issue_row(norm_hash, figures, sample))
@@ -338,10 +368,12 @@ def rebuild_same_issue(ws: Workspace, s: TriageSettings) -> int:
     """Every same-issue group from scratch (after :func:`repo.clear_all_groups`); returns the count."""
     candidates = repo.same_issue_candidates(ws, s.same_issue_min_customers)
     texts = repo.texts_of(ws, [c[5] for c in candidates])
+    candidates = [c for c in candidates if _long_enough(texts.get(c[5], ""), s)]
+    hash_posts = repo.hash_posts(ws, [c[0] for c in candidates])
     rows = []
     for norm_hash, posts, customers, first_at, last_at, first_id in candidates:
         sample = texts.get(first_id, "")
-        if _long_enough(sample, s):
+        if is_issue(hash_posts.get(norm_hash, []), s):
             rows.append(
                 _issue_row(norm_hash, (posts, customers, first_at, last_at, first_id), sample)
             )

@@ -92,8 +92,16 @@ class TriageSettings:
     duplicates_flag_window_s: int = 7 * DAY
     #: ... and a text less positive than this (repeated thanks are no complaint)
     duplicates_positive_above: float = 0.5
+    #: a same-issue group (an outage) is one text posted by this many customers,
     same_issue_min_customers: int = 3
+    #: ... at least this long (normalised characters),
     same_issue_min_chars: int = 15
+    #: ... that many of them within this window of one another (the same words weeks apart are
+    #: no outage),
+    same_issue_window_s: int = DAY
+    #: ... and not a courtesy: posts whose average sentiment is above this ("thanks, it works
+    #: now!") are no issue
+    same_issue_positive_above: float = 0.3
 
     # -- high reach -----------------------------------------------------------------------------
     high_reach_followers: int = 10_000
