@@ -18,10 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QStackedWidget,
     QToolButton,
@@ -40,13 +42,18 @@ from widgets.thread_model import MessageRow, ThreadModel
 from widgets.thread_view import ThreadView
 from widgets.timefmt import ago, full, when
 
+#: Buttons on the header row (the ones an agent uses on every conversation).
 ACTIONS = (
     ("take", "Take", "Assign to me (A)"),
-    ("assign", "Assign…", "Assign to someone (Shift+A)"),
     ("snooze", "Snooze…", "Snooze until a time (S)"),
-    ("note", "Note…", "Add an internal note (N)"),
-    ("tags", "Tags…", "Edit tags (T)"),
     ("resolve", "Resolve", "Resolve (E)"),
+)
+#: ... and under "More" (a narrow centre keeps the customer's name whole).
+MORE_ACTIONS = (
+    ("assign", "Assign to…", "Shift+A"),
+    ("pending", "Pending (waiting on the customer)", "P"),
+    ("note", "Internal note…", "N"),
+    ("tags", "Tags…", "T"),
 )
 
 
@@ -101,6 +108,21 @@ class ConversationPanel(QWidget):
             button.clicked.connect(lambda _=False, k=key: self._action(k))
             first.addWidget(button)
             self.buttons[key] = button
+        more = QToolButton()
+        more.setText("More ▾")
+        more.setObjectName("action_more")
+        more.setToolTip("Assign to…, pending, note, tags")
+        more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(more)
+        self.more_actions: dict[str, QAction] = {}
+        for key, label, keys in MORE_ACTIONS:
+            action = menu.addAction(f"{label}\t{keys}")
+            action.setObjectName(f"action_{key}")
+            action.triggered.connect(lambda _=False, k=key: self._action(k))
+            self.more_actions[key] = action
+        more.setMenu(menu)
+        first.insertWidget(first.count() - 1, more)
+        self.buttons["more"] = more
         h.addLayout(first)
         self.meta = QLabel()
         self.meta.setObjectName("muted")
@@ -305,6 +327,8 @@ class ConversationPanel(QWidget):
     def _set_enabled(self, enabled: bool) -> None:
         for button in self.buttons.values():
             button.setEnabled(enabled)
+        for action in self.more_actions.values():
+            action.setEnabled(enabled)
 
     def _counts(self) -> None:
         model = self.history_model if self.view == "history" else self.thread_model

@@ -19,6 +19,7 @@ from console.domain import CHANNEL_LABELS, Channel
 from console.storage.metrics import AccountInfo, Figure, QueueFigures
 from services.metrics import Pick, Report, Selection, SupervisorSnapshot, duration
 from widgets.supervisor_charts import SERIES
+from widgets.timefmt import ago
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -183,10 +184,10 @@ class QueueModel(_Table):
         oldest = q.oldest_waiting_s(now)
         oldest_cell = (
             _Cell(
-                duration(oldest),
+                ago(oldest),  # compact: the dock is narrow
                 oldest,
                 None,
-                "the longest wait for a first response: click to open it",
+                f"the longest wait for a first response ({duration(oldest)}): click to open it",
             )
             if oldest is not None
             else _Cell("—", None, _MUTED, "nobody is waiting")

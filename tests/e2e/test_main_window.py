@@ -171,6 +171,24 @@ def test_assign_to_someone_by_typing_a_name(running: Running) -> None:
     assert repo.conversation_header(running.ws, conv)["assignee"] == "Ben Okafor"
 
 
+def test_the_header_more_menu_marks_pending_and_opens_the_note(running: Running) -> None:
+    w = running.window
+    w.focus_inbox()
+    conv = w.current_conversation()
+    assert conv is not None
+    panel = w.conversation
+    labels = [a.text().split("\t")[0] for a in panel.buttons["more"].menu().actions()]
+    assert labels == ["Assign to…", "Pending (waiting on the customer)", "Internal note…", "Tags…"]
+    panel.more_actions["pending"].trigger()
+    settle()
+    assert repo.conversation_header(running.ws, conv)["status"] == "pending"
+    panel.more_actions["note"].trigger()
+    settle()
+    note = dialog_of(NoteDialog)
+    note.reject()
+    settle()
+
+
 def test_shortcut_sheet_lists_the_actions(running: Running) -> None:
     running.window.focus_inbox()
     press(running, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
