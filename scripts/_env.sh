@@ -24,4 +24,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" >&2
     echo "$want" > "$stamp"
 fi
+# Byte-compile our own modules (pip compiles the dependencies; an editable install leaves ours to
+# the first import, which never caches them where PYTHONDONTWRITEBYTECODE is set): the window
+# then opens without compiling 200 files first. Only stale files are compiled (~40 ms otherwise).
+"$VENV/bin/python" -m compileall -q "$ROOT/console" "$ROOT/services" "$ROOT/widgets" >/dev/null 2>&1 || true
 export PATH="$VENV/bin:$PATH"

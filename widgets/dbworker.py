@@ -77,7 +77,12 @@ class DbWorker(QObject):
             self._ws = None
 
     def shutdown(self) -> None:
+        """Stop: a query still running is interrupted (its results would go nowhere, and a
+        window must not take seconds to close while a snapshot of 1M messages finishes)."""
         executor, self._executor = self._executor, None
         if executor is not None:
+            ws = self._ws
+            if ws is not None:
+                ws.conn.interrupt()  # thread-safe; harmless when nothing runs
             executor.submit(self._close_ws)
             executor.shutdown(wait=True, cancel_futures=False)
