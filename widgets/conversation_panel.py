@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QResizeEvent, QTextDocumentFragment
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
@@ -57,6 +57,46 @@ MORE_ACTIONS = (
 )
 
 
+class TitleLabel(QLabel):
+    """The customer's name and handle, cut with "…" to the width there is (whole in the tooltip)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._parts: tuple[str, str, str] | None = None
+
+    def set_parts(self, name: str, handle: str, muted: str) -> None:
+        self._parts = (name, handle, muted)
+        self.setToolTip(f"{name} {handle}".strip())
+        self._render()
+
+    def set_plain(self, text: str) -> None:
+        self._parts = None
+        self.setToolTip("")
+        self.setText(text)
+
+    def shown_text(self) -> str:
+        """The title as painted, without markup (for tests)."""
+        return QTextDocumentFragment.fromHtml(self.text()).toPlainText()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._render()
+
+    def _render(self) -> None:
+        if self._parts is None:
+            return
+        name, handle, muted = self._parts
+        metrics = self.fontMetrics()  # the bold title font: the lighter handle fits in it
+        room = max(40, self.contentsRect().width() - 2)
+        shown = metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)
+        text = html.escape(shown)
+        rest = room - metrics.horizontalAdvance(shown + " ")
+        if handle and shown == name and rest > metrics.horizontalAdvance("mm…"):
+            cut = metrics.elidedText(handle, Qt.TextElideMode.ElideRight, rest)
+            text += f" <span style='color:{muted}; font-weight:400'>{html.escape(cut)}</span>"
+        self.setText(text)
+
+
 class ConversationPanel(QWidget):
     action_requested = Signal(str)
     message_activated = Signal(object)
@@ -91,7 +131,7 @@ class ConversationPanel(QWidget):
         first = QHBoxLayout()
         self.icon = QLabel()
         self.icon.setFixedSize(26, 26)
-        self.title = QLabel("No conversation selected")
+        self.title = TitleLabel("No conversation selected")
         self.title.setObjectName("convTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # A long name must not widen the window: the title gives way to the buttons.
@@ -258,7 +298,7 @@ class ConversationPanel(QWidget):
     def refresh_header(self) -> None:
         row = self.header_row
         if row is None:
-            self.title.setText("No conversation selected")
+            self.title.set_plain("No conversation selected")
             self.meta.setText("")
             self.icon.clear()
             return
@@ -266,12 +306,7 @@ class ConversationPanel(QWidget):
         self.icon.setPixmap(self.icons.pixmap(str(row["channel"]), 24, self.devicePixelRatioF()))
         name = row.get("customer") or row.get("handle") or "Unknown customer"
         handle = row.get("handle") or ""
-        title = html.escape(str(name))
-        if handle and handle != name:
-            title += (
-                f" <span style='color:{t.muted}; font-weight:400'>{html.escape(str(handle))}</span>"
-            )
-        self.title.setText(title)
+        self.title.set_parts(str(name), str(handle) if handle and handle != name else "", t.muted)
         try:
             channel = CHANNEL_LABELS[Channel(row["channel"])]
         except ValueError:
