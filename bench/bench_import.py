@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--tmp", type=Path, help="work folder (default: a temporary one)")
     args = parser.parse_args(argv)
+    if args.tmp is not None:
+        Path(args.tmp).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-import-", dir=args.tmp))
     result: dict[str, Any] = {
         "benchmark": "import",

@@ -20,6 +20,7 @@ import time
 T0 = float(os.environ.get("BENCH_T0", time.time()))
 
 import argparse  # noqa: E402
+import asyncio  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -50,20 +51,21 @@ class PaintWatch(QObject):
         self.at = None
 
 
-def pump_until(app: QApplication, done: object, timeout: float = 60.0) -> None:
+async def pump_until(app: QApplication, done: object, timeout: float = 60.0) -> None:
+    """Let the app's event loop (qasync: Qt's) run until ``done()``; paints happen meanwhile."""
     deadline = time.time() + timeout
     while not done():  # type: ignore[operator]
-        app.processEvents()
+        await asyncio.sleep(0.001)
         if time.time() > deadline:
             raise TimeoutError("nothing was painted")
 
 
-def measure(app: QApplication, window: Any, args: argparse.Namespace) -> dict[str, Any]:
+async def measure(app: QApplication, window: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Every figure, on a window that was just shown (its first paint not yet done)."""
     window.resize(1600, 960)
     inbox_view = window.inbox.view.viewport()
     first = PaintWatch(inbox_view, lambda: window.inbox_model.rowCount() > 0)
-    pump_until(app, lambda: first.at is not None)
+    await pump_until(app, lambda: first.at is not None)
     start_to_inbox = first.at - T0  # type: ignore[operator]
 
     out: dict[str, Any] = {
@@ -77,7 +79,7 @@ def measure(app: QApplication, window: Any, args: argparse.Namespace) -> dict[st
     dock = getattr(window, "supervisor", None)
     if dock is not None and hasattr(dock, "snapshot"):
         started = time.time()
-        pump_until(app, lambda: getattr(dock, "snapshot", None) is not None, timeout=120)
+        await pump_until(app, lambda: getattr(dock, "snapshot", None) is not None, timeout=120)
         out["supervisor_first_snapshot_s"] = round(time.time() - started, 3)
 
     # scrolling: the next page fetched (keyset query + rows) and painted
@@ -92,7 +94,7 @@ def measure(app: QApplication, window: Any, args: argparse.Namespace) -> dict[st
         model.fetchMore(QModelIndex())
         window.inbox.view.scrollToBottom()
         inbox_view.update()
-        pump_until(app, lambda w=watch: w.at is not None)
+        await pump_until(app, lambda w=watch: w.at is not None)
         assert model.rowCount() > before
         scroll_times.append(watch.at - started)  # type: ignore[operator]
     if scroll_times:
@@ -107,7 +109,7 @@ def measure(app: QApplication, window: Any, args: argparse.Namespace) -> dict[st
         watch = PaintWatch(history_view, lambda: window.conversation.history_model.rowCount() > 0)
         started = time.time()
         window.conversation.show_customer_history(args.customer)
-        pump_until(app, lambda: watch.at is not None)
+        await pump_until(app, lambda: watch.at is not None)
         out["open_customer_history_ms"] = round(1000 * (watch.at - started), 3)  # type: ignore[operator]
         out["history_rows_loaded"] = window.conversation.history_model.rowCount()
         out["history_has_earlier"] = int(window.conversation.history_model.has_earlier)
@@ -138,9 +140,16 @@ def main() -> int:
     ws = Workspace(args.db, create=False)
     out: dict[str, Any] = {}
 
+    tasks: list[asyncio.Future[None]] = []
+
     def started(running: Any) -> None:
-        out.update(measure(app, running.window, args))
-        running.window.close()
+        async def probe() -> None:
+            try:
+                out.update(await measure(app, running.window, args))
+            finally:
+                running.window.close()
+
+        tasks.append(asyncio.ensure_future(probe()))
 
     qasync.run(_run_window(app, ws, started=started))
     ws.close()
