@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import console.app as app_module
 from console.app import Running, _run_window
 from console.storage.db import Workspace
 from console.storage.outbox_repo import enqueue_reply, list_outbox
@@ -21,6 +23,8 @@ def test_a_queued_reply_leaves_through_the_sandbox_while_the_window_runs(
     tmp_path: Path, qapp: Any, arun: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(app_module, "FREEZE_AFTER_MS", 10)
+    gc.unfreeze()
     ws = Workspace(tmp_path / "ws.sqlite")
     build_inbox(ws, NOW)
     conv = conversation_of(ws, "m-1")
@@ -42,6 +46,8 @@ def test_a_queued_reply_leaves_through_the_sandbox_while_the_window_runs(
         await until(lambda: "All replies sent" in button.text(), timeout=5)
         # the thread says plainly that a sandbox account sends nothing
         window.open_conversation(conv)
+        # the start-up objects were frozen out of the collector once the window showed
+        await until(lambda: gc.get_freeze_count() > 0, timeout=5)
         out = next(r for r in window.conversation.thread_model.messages if r.direction == "out")
         chips = [label for label, _ in window.conversation.thread_view.delegate._chips(out)]
         assert "Sandbox: recorded, not sent" in chips
@@ -52,6 +58,7 @@ def test_a_queued_reply_leaves_through_the_sandbox_while_the_window_runs(
         arun(scenario(), timeout=40)
     finally:
         qapp.setQuitOnLastWindowClosed(True)
+        gc.unfreeze()  # the rest of the suite collects as usual
     item = list_outbox(ws)[0]
     assert item["remote_id"].startswith("sandbox:")
     ws.close()
