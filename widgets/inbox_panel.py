@@ -38,7 +38,14 @@ from PySide6.QtWidgets import (
 
 from console.domain import CHANNEL_LABELS, Channel, Status
 from console.inbox_filter import OPEN_STATUSES, SORTS, InboxFilter
-from console.storage.inbox import SEARCH_CAP, InboxRow, inbox_count, search_is_capped
+from console.storage.inbox import (
+    SEARCH_CAP,
+    InboxRow,
+    find_for_search,
+    inbox_count,
+    remember_search,
+    search_is_capped,
+)
 from widgets.dbworker import DbWorker
 from widgets.icons import IconCache
 from widgets.inbox_delegate import ROW_HEIGHT, InboxDelegate
@@ -148,6 +155,7 @@ class InboxPanel(QWidget):
         self.clock = clock
         self.choices = choices
         self._count_token = 0
+        self._search_token = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -290,15 +298,36 @@ class InboxPanel(QWidget):
     def _sort_changed(self, index: int) -> None:
         self._update(sort=self.sort.itemData(index))
 
-    def _apply_search(self) -> None:
+    def _apply_search(self, then: Callable[[], None] | None = None) -> None:
+        """Search for the field's text. The full-text part (tens of ms on a million messages)
+        runs on the background connection; the inbox then pages through its result at once."""
         text = self.search.text().strip()
-        if text != self.filter.search:
-            self._update(search=text)
+        self._search_token += 1
+        token = self._search_token
+
+        def show(result: Any = None) -> None:
+            if token != self._search_token or self.search.text().strip() != text:
+                return  # typed on meanwhile: a newer search is coming
+            if result is not None:
+                remember_search(self.model.ws, *result)
+            if text != self.filter.search:
+                self._update(search=text)
+            if then is not None:
+                then()
+
+        if text == self.filter.search or not text:
+            show()
+            return
+        self.count.setText("Searching…")
+        if not self.worker.submit(lambda ws: find_for_search(ws, text), show, lambda _: show()):
+            show()
 
     def _search_enter(self) -> None:
         self._search_timer.stop()
-        self._apply_search()
         self.view.setFocus()
+        self._apply_search(then=self._select_first_found)
+
+    def _select_first_found(self) -> None:
         if self.model.rowCount() and not self.view.currentIndex().isValid():
             self.select_row(0)
 

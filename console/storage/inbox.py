@@ -161,11 +161,29 @@ def _filter_clauses(ws: Workspace, f: InboxFilter, now: int) -> tuple[list[str],
     return where, params
 
 
+def _search_key(ws: Workspace, text: str) -> tuple[str, str, Any]:
+    return ("inbox-search", text, ws.scalar("SELECT max(id) FROM messages"))
+
+
+def find_for_search(ws: Workspace, text: str) -> tuple[tuple[str, str, Any], list[int]]:
+    """:func:`search_conversations` with its memo key, for a background connection to compute
+    and :func:`remember_search` to hand to the GUI's (the search then pages without searching)."""
+    return _search_key(ws, text), search_conversations(ws, text)
+
+
+def remember_search(ws: Workspace, key: tuple[str, str, Any], found: list[int]) -> None:
+    """Keep another connection's search result (the key holds the newest message id it saw: a
+    message added since makes the key stale and the search runs again)."""
+    if len(ws.memo) > 32:
+        ws.memo.clear()
+    ws.memo[key] = list(found)
+
+
 def search_conversations(ws: Workspace, text: str) -> list[int]:
     """Conversations the inbox search shows: those of the customer with that exact handle, and
     those of the :data:`SEARCH_CAP` newest messages matching the words (memoised per query
     until a message is added, so paging does not search again)."""
-    key = ("inbox-search", text, ws.scalar("SELECT max(id) FROM messages"))
+    key = _search_key(ws, text)
     found = ws.memo.get(key)
     if found is None:
         handle = text.lstrip("@")
@@ -179,9 +197,7 @@ def search_conversations(ws: Workspace, text: str) -> list[int]:
             )
         ]
         found = list(dict.fromkeys([*by_handle, *matching_conversations(ws, text, cap=SEARCH_CAP)]))
-        if len(ws.memo) > 32:
-            ws.memo.clear()
-        ws.memo[key] = found
+        remember_search(ws, key, found)
     return list(found)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,13 @@ def press(app: Running, key: Any, modifier: Any = Qt.KeyboardModifier.NoModifier
     settle()
 
 
+def wait_for(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        QTest.qWait(10)
+
+
 def dialog_of(kind: type) -> Any:
     for widget in QApplication.topLevelWidgets():
         if isinstance(widget, kind) and widget.isVisible():
@@ -82,11 +90,20 @@ def test_search_from_the_keyboard(running: Running) -> None:
     press(running, Qt.Key.Key_Slash)
     assert QApplication.focusWidget() is w.inbox.search
     QTest.keyClicks(w.inbox.search, "parcel 4471")
-    press(running, Qt.Key.Key_Return)
     ws = running.ws
+    on_gui: list[str] = []
+    ws.conn.set_trace_callback(on_gui.append)
+    try:
+        press(running, Qt.Key.Key_Return)
+        assert QApplication.focusWidget() is w.inbox.view
+        wait_for(lambda: w.inbox.filter.search == "parcel 4471")
+        wait_for(lambda: w.current_conversation() is not None)
+    finally:
+        ws.conn.set_trace_callback(None)
     assert set(shown_ids(running)) == {conversation_of(ws, f"t-bea-{i}") for i in (1, 2, 3)}
-    assert QApplication.focusWidget() is w.inbox.view
     assert w.current_conversation() in shown_ids(running)
+    # the full-text part ran on the background connection, not on the GUI thread's
+    assert on_gui and not [s for s in on_gui if "messages_fts" in s]
 
 
 def test_filter_by_channel_from_the_menu(running: Running) -> None:

@@ -79,3 +79,25 @@ def test_inbox_search_finds_conversations_by_word_and_by_handle(ws: Workspace) -
         int(r[0])
         for r in ws.conn.execute("SELECT id FROM conversations WHERE customer_id = ?", (customer,))
     }
+
+
+def test_a_search_found_on_another_connection_primes_this_one(ws: Workspace) -> None:
+    from console.storage.inbox import find_for_search, remember_search
+
+    other = Workspace(ws.path, create=False)
+    try:
+        key, found = find_for_search(other, "zeppelin")
+    finally:
+        other.close()
+    assert found and key[1] == "zeppelin"
+    statements: list[str] = []
+    ws.conn.set_trace_callback(statements.append)
+    try:
+        remember_search(ws, key, found)
+        assert search_conversations(ws, "zeppelin") == found
+    finally:
+        ws.conn.set_trace_callback(None)
+    assert not [s for s in statements if "messages_fts" in s]  # no search on this connection
+    # a message added since makes the remembered result stale: the search runs again
+    Ingestor(ws).ingest([msg(Channel.SMS, "late", "+358499999", "zeppelin again", NOW)])
+    assert len(search_conversations(ws, "zeppelin")) == len(found) + 1
