@@ -172,11 +172,39 @@ def find_for_search(ws: Workspace, text: str) -> tuple[tuple[str, str, Any], lis
 
 
 def remember_search(ws: Workspace, key: tuple[str, str, Any], found: list[int]) -> None:
-    """Keep another connection's search result (the key holds the newest message id it saw: a
-    message added since makes the key stale and the search runs again)."""
-    if len(ws.memo) > 32:
+    """Keep a search result (perhaps another connection's). The key holds the newest message id
+    it saw: once messages are added, only those are searched and their conversations put first."""
+    if len(ws.memo) > 64:
         ws.memo.clear()
     ws.memo[key] = list(found)
+    ws.memo[("inbox-search-latest", key[1])] = key
+
+
+def _search_since(ws: Workspace, text: str, after_id: int) -> list[int]:
+    """Conversations of the messages after ``after_id`` that the search finds (newest first)."""
+    handle = text.lstrip("@")
+    by_handle = [
+        int(r[0])
+        for r in ws.conn.execute(
+            "SELECT m.conversation_id FROM messages m WHERE m.id > ? AND m.customer_id IN"
+            " (SELECT customer_id FROM identities WHERE handle IN (?, ?)) ORDER BY m.id DESC",
+            (after_id, handle, "@" + handle),
+        )
+    ]
+    match = fts_query(text)
+    by_words = (
+        [
+            int(r[0])
+            for r in ws.conn.execute(
+                "SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+                " WHERE messages_fts MATCH ? AND f.rowid > ? ORDER BY f.rowid DESC",
+                (match, after_id),
+            )
+        ]
+        if match
+        else []
+    )
+    return [*by_handle, *by_words]
 
 
 def search_conversations(ws: Workspace, text: str) -> list[int]:
@@ -185,6 +213,19 @@ def search_conversations(ws: Workspace, text: str) -> list[int]:
     until a message is added, so paging does not search again)."""
     key = _search_key(ws, text)
     found = ws.memo.get(key)
+    latest = ws.memo.get(("inbox-search-latest", text))
+    # Messages were added since this search last ran (a live inbox): search only those.
+    if (
+        found is None
+        and latest is not None
+        and latest in ws.memo
+        and latest[2] is not None
+        and key[2] is not None
+        and latest[2] < key[2]
+    ):
+        fresh = _search_since(ws, text, int(latest[2]))
+        found = list(dict.fromkeys([*fresh, *ws.memo[latest]]))
+        remember_search(ws, key, found)
     if found is None:
         handle = text.lstrip("@")
         # an exact handle finds that customer's conversations (through the customer index)

@@ -98,6 +98,25 @@ def test_a_search_found_on_another_connection_primes_this_one(ws: Workspace) -> 
     finally:
         ws.conn.set_trace_callback(None)
     assert not [s for s in statements if "messages_fts" in s]  # no search on this connection
-    # a message added since makes the remembered result stale: the search runs again
-    Ingestor(ws).ingest([msg(Channel.SMS, "late", "+358499999", "zeppelin again", NOW)])
-    assert len(search_conversations(ws, "zeppelin")) == len(found) + 1
+    # a message added since: only the messages after the remembered search are searched, and
+    # their conversations come first (the same set a search from scratch gives)
+    Ingestor(ws).ingest(
+        [
+            msg(Channel.SMS, "late", "+358499999", "zeppelin again", NOW),
+            msg(Channel.SMS, "other", "+358499998", "nothing to see", NOW),
+        ]
+    )
+    late = int(ws.scalar("SELECT conversation_id FROM messages WHERE external_id = 'late'"))
+    statements.clear()
+    ws.conn.set_trace_callback(statements.append)
+    try:
+        now_found = search_conversations(ws, "zeppelin")
+    finally:
+        ws.conn.set_trace_callback(None)
+    assert now_found == [late, *found]
+    assert any("f.rowid > " in s for s in statements)
+    fresh = Workspace(ws.path, create=False)
+    try:
+        assert set(search_conversations(fresh, "zeppelin")) == set(now_found)
+    finally:
+        fresh.close()
