@@ -156,6 +156,57 @@ def test_a_crash_mid_sync_neither_loses_nor_doubles(env: Env, aio) -> None:
     assert env.stored() == [f"m{i}" for i in range(8)]
 
 
+def test_a_big_page_is_stored_a_chunk_at_a_time_with_the_loop_running_between(
+    env: Env, aio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop is the window's: it runs between chunks, and the cursor moves after the page."""
+    import services.sync as sync_module
+
+    monkeypatch.setattr(sync_module, "STORE_CHUNK", 4)
+    env.adapter.add(10)
+    env.adapter.page = 10
+    observed: list[tuple[int, dict[str, str]]] = []
+
+    async def scenario() -> None:
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            while not done.is_set():
+                observed.append(
+                    (len(env.stored()), accounts_repo.get_cursor(env.ws, env.account_id))
+                )
+                await asyncio.sleep(0)
+
+        watcher = asyncio.ensure_future(watch())
+        await env.service().sync_once()
+        done.set()
+        await watcher
+
+    aio(scenario())
+    counts = [n for n, _ in observed]
+    assert {4, 8} <= set(counts)  # the loop ran after each chunk of 4
+    assert all(cursor == {} for n, cursor in observed if n < 10)  # the cursor waits for the page
+    assert len(env.events.of(InboxChanged)) == 3  # each chunk shows up at once
+    assert accounts_repo.get_cursor(env.ws, env.account_id) == {"pos": "10"}
+
+    # a crash in the second chunk keeps the first, leaves the cursor, and doubles nothing
+    env.adapter.add(10)
+    calls = {"n": 0}
+
+    def crashing_hook(ws: Workspace, batch: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+
+    summary = aio(env.service(triage_hook=crashing_hook).sync_once())
+    assert summary["errors"] == 1
+    assert len(env.stored()) == 14 and accounts_repo.get_cursor(env.ws, env.account_id) == {
+        "pos": "10"
+    }
+    aio(env.service().sync_once())
+    assert env.stored() == sorted(f"m{i}" for i in range(20))
+
+
 def test_messages_are_triaged_as_they_arrive(env: Env, aio) -> None:
     seen: list[list[int]] = []
     env.adapter.add(4)
