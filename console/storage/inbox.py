@@ -180,29 +180,31 @@ def remember_search(ws: Workspace, key: tuple[str, str, Any], found: list[int]) 
     ws.memo[("inbox-search-latest", key[1])] = key
 
 
+def _first_column(ws: Workspace, sql: str, params: Sequence[Any]) -> list[int]:
+    return [int(r[0]) for r in ws.conn.execute(sql, params)]
+
+
+def _handles(text: str) -> tuple[str, str]:
+    handle = text.lstrip("@")
+    return handle, "@" + handle
+
+
 def _search_since(ws: Workspace, text: str, after_id: int) -> list[int]:
     """Conversations of the messages after ``after_id`` that the search finds (newest first)."""
-    handle = text.lstrip("@")
-    by_handle = [
-        int(r[0])
-        for r in ws.conn.execute(
-            "SELECT m.conversation_id FROM messages m WHERE m.id > ? AND m.customer_id IN"
-            " (SELECT customer_id FROM identities WHERE handle IN (?, ?)) ORDER BY m.id DESC",
-            (after_id, handle, "@" + handle),
-        )
-    ]
+    by_handle = _first_column(
+        ws,
+        "SELECT m.conversation_id FROM messages m WHERE m.id > ? AND m.customer_id IN"
+        " (SELECT customer_id FROM identities WHERE handle IN (?, ?)) ORDER BY m.id DESC",
+        (after_id, *_handles(text)),
+    )
     match = fts_query(text)
-    by_words = (
-        [
-            int(r[0])
-            for r in ws.conn.execute(
-                "SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid"
-                " WHERE messages_fts MATCH ? AND f.rowid > ? ORDER BY f.rowid DESC",
-                (match, after_id),
-            )
-        ]
-        if match
-        else []
+    if not match:
+        return by_handle
+    by_words = _first_column(
+        ws,
+        "SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+        " WHERE messages_fts MATCH ? AND f.rowid > ? ORDER BY f.rowid DESC",
+        (match, after_id),
     )
     return [*by_handle, *by_words]
 
@@ -227,16 +229,13 @@ def search_conversations(ws: Workspace, text: str) -> list[int]:
         found = list(dict.fromkeys([*fresh, *ws.memo[latest]]))
         remember_search(ws, key, found)
     if found is None:
-        handle = text.lstrip("@")
         # an exact handle finds that customer's conversations (through the customer index)
-        by_handle = [
-            int(r[0])
-            for r in ws.conn.execute(
-                "SELECT c.id FROM conversations c WHERE c.customer_id IN"
-                " (SELECT customer_id FROM identities WHERE handle IN (?, ?))",
-                (handle, "@" + handle),
-            )
-        ]
+        by_handle = _first_column(
+            ws,
+            "SELECT c.id FROM conversations c WHERE c.customer_id IN"
+            " (SELECT customer_id FROM identities WHERE handle IN (?, ?))",
+            _handles(text),
+        )
         found = list(dict.fromkeys([*by_handle, *matching_conversations(ws, text, cap=SEARCH_CAP)]))
         remember_search(ws, key, found)
     return list(found)
