@@ -221,7 +221,12 @@ def test_run_account_backs_off_on_transient_errors(env: Env, aio) -> None:
 
     async def scenario() -> None:
         task = asyncio.ensure_future(service.run_account(env.account_id))
-        await until(lambda: len(env.stored()) >= 2)
+
+        def synced() -> bool:  # stored, and the round finished (the page's cursor saved)
+            status = service.account_status(env.account_id)
+            return len(env.stored()) >= 2 and bool(status and status.state == "idle")
+
+        await until(synced)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -288,7 +293,12 @@ def test_polls_without_idle(env: Env, aio) -> None:
 
     async def scenario() -> None:
         task = asyncio.ensure_future(service.run_account(env.account_id))
-        await until(lambda: len(env.adapter.cursors_seen) >= 3)
+
+        def waiting_again() -> bool:  # the third round fetched, stored, and is waiting
+            status = service.account_status(env.account_id)
+            return len(env.adapter.cursors_seen) >= 3 and bool(status and status.next_attempt_at)
+
+        await until(waiting_again)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
