@@ -21,7 +21,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "Installing Agent Console and its dependencies ..." >&2
     spec="$ROOT"
     [ -n "$extras" ] && spec="$ROOT[$extras]"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" >&2
+    # The build backend's notices go to a log; on failure the whole log is shown.
+    if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" \
+        > "$VENV/install.log" 2>&1; then
+        cat "$VENV/install.log" >&2
+        echo "Installing failed (the log is in $VENV/install.log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
 # Byte-compile our own modules (pip compiles the dependencies; an editable install leaves ours to
