@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -46,6 +45,7 @@ from PySide6.QtWidgets import (
 from console.errors import ConsoleError
 from console.storage.agents import Agent
 from services.replies import STOP, ReplyPlan, ReplyPlanner, ReplyTarget
+from widgets.tablemodel import ColumnsModel
 from widgets.theme import LIGHT, Theme
 
 Index = QModelIndex | QPersistentModelIndex
@@ -64,8 +64,10 @@ def can_tick(target: ReplyTarget) -> bool:
     return target.error is None and not any(w.code in never for w in target.warnings)
 
 
-class PreviewModel(QAbstractTableModel):
+class PreviewModel(ColumnsModel):
     """The targets of a plan with a tick box each; texts are prepared once, not in ``data()``."""
+
+    headers = COLUMNS
 
     ticks_changed = Signal(int)
 
@@ -97,16 +99,6 @@ class PreviewModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.plan.targets)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
-        return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
 from console.domain import CHANNEL_LABELS, Channel
 from console.storage.metrics import AccountInfo, Figure, QueueFigures
 from services.metrics import Pick, Report, Selection, SupervisorSnapshot, duration
 from widgets.supervisor_charts import SERIES
+from widgets.tablemodel import ColumnsModel
 from widgets.timefmt import ago
 
 Index = QModelIndex | QPersistentModelIndex
@@ -54,10 +55,9 @@ class _Cell:
     tip: str = ""
 
 
-class _Table(QAbstractTableModel):
+class _Table(ColumnsModel):
     """A read-only table of prepared cells."""
 
-    headers: tuple[str, ...] = ()
     #: The widest value expected in each column (to size the columns once).
     samples: tuple[str, ...] = ()
 
@@ -70,18 +70,16 @@ class _Table(QAbstractTableModel):
     def rowCount(self, parent: Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._cells)
 
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.headers):
-            if role == Qt.ItemDataRole.DisplayRole:
-                return self.headers[section]
-            if role == Qt.ItemDataRole.TextAlignmentRole:
-                return _LEFT if section == 0 else _RIGHT
-        return None
+        if (
+            role == Qt.ItemDataRole.TextAlignmentRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self.headers)
+        ):
+            return _LEFT if section == 0 else _RIGHT
+        return super().headerData(section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._cells):
@@ -103,11 +101,6 @@ class _Table(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:
             return cell.value
         return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     def _replace(self, keys: list[Any], cells: list[list[_Cell]], bold: set[int]) -> None:
         if keys == self._keys and cells:

@@ -22,7 +22,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -70,6 +69,7 @@ from console.templates import (
     render_text,
     variables,
 )
+from widgets.tablemodel import ColumnsModel
 
 Index = QModelIndex | QPersistentModelIndex
 Clock = Callable[[], int]
@@ -119,10 +119,10 @@ class TemplateListModel(QAbstractListModel):
         return self.templates[row] if 0 <= row < len(self.templates) else None
 
 
-class VariantsModel(QAbstractTableModel):
+class VariantsModel(ColumnsModel):
     """The variants of the template being edited: language and channel (the text is below)."""
 
-    HEADERS = ("Language", "Channel", "Text")
+    headers = ("Language", "Channel", "Text")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -135,16 +135,6 @@ class VariantsModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.variants)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self.variants):
@@ -160,7 +150,7 @@ class VariantsModel(QAbstractTableModel):
 
     def replace(self, row: int, variant: Variant) -> None:
         self.variants[row] = variant
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.headers) - 1))
 
     def add(self, variant: Variant) -> int:
         row = len(self.variants)
