@@ -356,10 +356,7 @@ def retriage(
         with ws.transaction():
             chunk_hashes = hashes.pop(0) if hashes else []
             changed, counts = triage_customers(ctx, chunk, recount_hashes=chunk_hashes)
-        report.customers += len(chunk)
-        report.conversation_ids |= changed
-        _merge_counts(report.flagged, counts)
-        if not step(len(chunk)):
+        if not _count_chunk(report, chunk, changed, counts, step):
             return _finish(report, started, cancelled=True)
     return _finish(report, started)
 
