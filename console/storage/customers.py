@@ -196,6 +196,18 @@ def search_messages(
     return rows
 
 
+def count_matches(ws: Workspace, match: str, cap: int) -> int:
+    """How many messages an FTS query matches, counted up to ``cap`` (cheap for common words)."""
+    return int(
+        ws.scalar(
+            "SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+            " LIMIT ?)",
+            (match, cap),
+        )
+        or 0
+    )
+
+
 #: Up to this many matches, a search looks each one up; beyond it, it walks the time index.
 DIRECT_MATCHES = 4000
 
@@ -211,13 +223,7 @@ def newest_matches(
     after ``limit`` hits.
     """
     conn = ws.conn
-    count = int(
-        conn.execute(
-            "SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
-            " LIMIT ?)",
-            (match, DIRECT_MATCHES + 1),
-        ).fetchone()[0]
-    )
+    count = count_matches(ws, match, DIRECT_MATCHES + 1)
     if count == 0:
         return []
     keyset, params = "", list[Any]([match])

@@ -24,7 +24,7 @@ from typing import Any
 
 from console.domain import Status
 from console.inbox_filter import InboxFilter, Sort
-from console.storage.customers import fts_query, matching_conversations
+from console.storage.customers import count_matches, fts_query, matching_conversations
 from console.storage.db import Workspace
 from console.storage.metrics import AT_RISK_S
 from console.triage.flagbits import mask_of
@@ -161,23 +161,26 @@ def _filter_clauses(ws: Workspace, f: InboxFilter, now: int) -> tuple[list[str],
     return where, params
 
 
-def _search_key(ws: Workspace, text: str) -> tuple[str, str, Any]:
-    return ("inbox-search", text, ws.scalar("SELECT max(id) FROM messages"))
+#: What a search result was computed against: ("inbox-search", text, newest message id seen).
+SearchKey = tuple[str, str, Any]
 
 
-def find_for_search(ws: Workspace, text: str) -> tuple[tuple[str, str, Any], list[int]]:
-    """:func:`search_conversations` with its memo key, for a background connection to compute
-    and :func:`remember_search` to hand to the GUI's (the search then pages without searching)."""
-    return _search_key(ws, text), search_conversations(ws, text)
+def find_for_search(ws: Workspace, text: str) -> tuple[SearchKey, list[int]]:
+    """:func:`search_conversations` with what it was computed against, for a background
+    connection to compute and :func:`remember_search` to hand to the GUI's (the search then
+    pages without searching)."""
+    found = search_conversations(ws, text)
+    newest, _ = ws.memo[("inbox-search", text)]
+    return ("inbox-search", text, newest), found
 
 
-def remember_search(ws: Workspace, key: tuple[str, str, Any], found: list[int]) -> None:
-    """Keep a search result (perhaps another connection's). The key holds the newest message id
-    it saw: once messages are added, only those are searched and their conversations put first."""
-    if len(ws.memo) > 64:
+def remember_search(ws: Workspace, key: SearchKey, found: list[int]) -> None:
+    """Keep a search result (perhaps another connection's), one per text. Once messages are
+    added after the newest one it saw, only those are searched and their conversations put
+    first."""
+    if len(ws.memo) > 32:
         ws.memo.clear()
-    ws.memo[key] = list(found)
-    ws.memo[("inbox-search-latest", key[1])] = key
+    ws.memo[("inbox-search", key[1])] = (key[2], list(found))
 
 
 def _first_column(ws: Workspace, sql: str, params: Sequence[Any]) -> list[int]:
@@ -213,22 +216,14 @@ def search_conversations(ws: Workspace, text: str) -> list[int]:
     """Conversations the inbox search shows: those of the customer with that exact handle, and
     those of the :data:`SEARCH_CAP` newest messages matching the words (memoised per query
     until a message is added, so paging does not search again)."""
-    key = _search_key(ws, text)
-    found = ws.memo.get(key)
-    latest = ws.memo.get(("inbox-search-latest", text))
-    # Messages were added since this search last ran (a live inbox): search only those.
-    if (
-        found is None
-        and latest is not None
-        and latest in ws.memo
-        and latest[2] is not None
-        and key[2] is not None
-        and latest[2] < key[2]
-    ):
-        fresh = _search_since(ws, text, int(latest[2]))
-        found = list(dict.fromkeys([*fresh, *ws.memo[latest]]))
-        remember_search(ws, key, found)
-    if found is None:
+    newest = ws.scalar("SELECT max(id) FROM messages")
+    seen = ws.memo.get(("inbox-search", text))
+    if seen is not None and seen[0] == newest:
+        return list(seen[1])
+    if seen is not None and seen[0] is not None and newest is not None and seen[0] < newest:
+        # Messages were added since this search last ran (a live inbox): search only those.
+        found = list(dict.fromkeys([*_search_since(ws, text, int(seen[0])), *seen[1]]))
+    else:
         # an exact handle finds that customer's conversations (through the customer index)
         by_handle = _first_column(
             ws,
@@ -237,7 +232,7 @@ def search_conversations(ws: Workspace, text: str) -> list[int]:
             _handles(text),
         )
         found = list(dict.fromkeys([*by_handle, *matching_conversations(ws, text, cap=SEARCH_CAP)]))
-        remember_search(ws, key, found)
+    remember_search(ws, ("inbox-search", text, newest), found)
     return list(found)
 
 
@@ -246,11 +241,7 @@ def search_is_capped(ws: Workspace, text: str) -> bool:
     match = fts_query(text)
     if not match:
         return False
-    n = ws.scalar(
-        "SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)",
-        (match, SEARCH_CAP + 1),
-    )
-    return int(n or 0) > SEARCH_CAP
+    return count_matches(ws, match, SEARCH_CAP + 1) > SEARCH_CAP
 
 
 def _statuses(f: InboxFilter) -> list[str]:
