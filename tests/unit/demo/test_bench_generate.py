@@ -3,9 +3,7 @@ workspace written directly (the benchmark itself never runs in the suite)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,20 +12,15 @@ import pytest
 from console.storage.db import Workspace
 from services.importers import ParseProblem, run_import
 from services.importers.jsonl import JsonlParser
+from tests.helpers.bench import bench_module
 
-GENERATE = Path(__file__).resolve().parents[3] / "bench" / "generate.py"
 NOW = "2025-12-01T12:00:00+00:00"
 SMALL = ["--messages", "2000", "--customers", "400", "--days", "20", "--now", NOW, "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def generate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_generate", GENERATE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_generate", module)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("generate")
 
 
 def _run(generate: ModuleType, args: list[str], capsys: pytest.CaptureFixture[str]) -> dict:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -14,26 +11,17 @@ from console.storage.ingest import BatchResult
 from console.triage.ahead import AnalysisAhead
 from console.triage.engine import after_import
 from services.importers import run_import
+from tests.helpers.bench import bench_module
 
-GENERATE = Path(__file__).resolve().parents[3] / "bench" / "generate.py"
 NOW = 1_764_590_400  # 2025-12-01T12:00:00Z
 SMALL = ["--messages", "3000", "--customers", "500", "--days", "20", "--quiet"]
-
-
-def _generate_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_generate_ahead", GENERATE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_generate_ahead", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def small_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ahead") / "small.jsonl"
     args = ["--out", str(out), *SMALL, "--now", "2025-12-01T12:00:00+00:00"]
-    assert _generate_module().main(args) == 0
+    assert bench_module("generate").main(args) == 0
     return out
 
 
