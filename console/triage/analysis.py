@@ -12,12 +12,11 @@ builds its own lingua detector and VADER analyser once.
 
 from __future__ import annotations
 
-import multiprocessing
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from functools import partial
 
 from console.triage.language import LanguageDetector, LinguaDetector
+from console.triage.pool import OrderedPool
 from console.triage.sentiment import DefaultSentiment, SentimentScorer
 
 #: Characters of a text that language detection and sentiment read.
@@ -92,32 +91,12 @@ def start_worker(min_letters: int) -> None:
     DefaultSentiment().score("warming up", None)
 
 
-class WorkerPool:
+class WorkerPool(OrderedPool):
     """Analyses chunks of rows in ``workers`` processes, results in order, a few chunks ahead."""
 
     def __init__(self, workers: int, min_letters: int) -> None:
+        super().__init__(workers)
         self.min_letters = min_letters
-        self.ahead = 2 * workers
-        self.executor = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn")
-        )
 
     def map(self, chunks: Iterable[Sequence[Row]]) -> Iterator[tuple[Sequence[Row], list[Result]]]:
-        pending: deque[tuple[Sequence[Row], Future[list[Result]]]] = deque()
-        for chunk in chunks:
-            pending.append((chunk, self.executor.submit(_in_worker, chunk, self.min_letters)))
-            if len(pending) >= self.ahead:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> WorkerPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self._map(partial(_in_worker, min_letters=self.min_letters), chunks)

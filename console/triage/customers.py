@@ -12,11 +12,10 @@ deadline part of priorities on without running the rules again.
 from __future__ import annotations
 
 import json
-import multiprocessing
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from console.domain import Flag, FlagKind, Status
@@ -26,6 +25,7 @@ from console.triage import duplicates as dup
 from console.triage.context import TriageContext
 from console.triage.deadlines import deadline
 from console.triage.flagbits import FLAG_BITS, mask_of
+from console.triage.pool import OrderedPool
 from console.triage.rules import (
     Clocked,
     GroupInfo,
@@ -305,7 +305,7 @@ def plan_in_worker(
     return plan_customers(ctx, customer_ids)
 
 
-class PlanPool:
+class PlanPool(OrderedPool):
     """Computes :class:`CustomerPlan` s of chunks in ``workers`` processes, results in order.
 
     The workers read through their own connections; the caller writes each plan in its
@@ -313,36 +313,14 @@ class PlanPool:
     """
 
     def __init__(self, ctx: TriageContext, workers: int) -> None:
+        super().__init__(workers)
         self.path = str(ctx.ws.path)
         self.now = ctx.now
         self.settings = ctx.settings
-        self.ahead = 2 * workers
-        self.executor = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn")
-        )
 
-    def map(self, chunks: Iterable[Sequence[int]]) -> Iterator[tuple[Sequence[int], CustomerPlan]]:
-        pending: deque[tuple[Sequence[int], Future[CustomerPlan]]] = deque()
-        for chunk in chunks:
-            future = self.executor.submit(
-                plan_in_worker, self.path, self.now, self.settings, list(chunk)
-            )
-            pending.append((chunk, future))
-            if len(pending) >= self.ahead:
-                done, oldest = pending.popleft()
-                yield done, oldest.result()
-        while pending:
-            done, oldest = pending.popleft()
-            yield done, oldest.result()
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> PlanPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def map(self, chunks: Iterable[Sequence[int]]) -> Iterator[tuple[list[int], CustomerPlan]]:
+        plan = partial(plan_in_worker, self.path, self.now, self.settings)
+        return self._map(plan, (list(chunk) for chunk in chunks))
 
 
 def triage_customers(
