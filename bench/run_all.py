@@ -110,28 +110,19 @@ def main() -> int:
     out: dict[str, Any] = {"benchmark": "issue 8", "messages": args.messages, "runs": args.runs}
     figures: dict[str, Any] = {}
 
-    if not jsonl.exists():
-        out["generate_jsonl"] = run_json(
-            [
-                str(BENCH / "generate.py"),
-                "--out",
-                str(jsonl),
-                "--messages",
-                str(args.messages),
-                "--quiet",
-            ]
-        )
-    if not ws.exists():
-        out["generate_workspace"] = run_json(
-            [
-                str(BENCH / "generate.py"),
-                "--out",
-                str(ws),
-                "--messages",
-                str(args.messages),
-                "--quiet",
-            ]
-        )
+    # The same deterministic data twice: as JSONL (to import) and as a triaged workspace.
+    for name, target in (("generate_jsonl", jsonl), ("generate_workspace", ws)):
+        if not target.exists():
+            out[name] = run_json(
+                [
+                    str(BENCH / "generate.py"),
+                    "--out",
+                    str(target),
+                    "--messages",
+                    str(args.messages),
+                    "--quiet",
+                ]
+            )
 
     if not args.skip_import:
         imported = run_json(
