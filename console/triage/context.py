@@ -122,13 +122,7 @@ def analyse_rows(
     Texts too short to tell keep language None; their sentiment is scored in the customer's
     language. ``cache`` (text -> result) saves work on repeated texts during a rebuild.
     """
-    return analysis.analyse(with_fallback(ctx, rows), ctx.detector, ctx.scorer, cache)
-
-
-def with_fallback(
-    ctx: TriageContext, rows: Sequence[tuple[int, str, int | None, str | None]]
-) -> list[analysis.Row]:
-    return fallback_rows(ctx.ws, rows)
+    return analysis.analyse(fallback_rows(ctx.ws, rows), ctx.detector, ctx.scorer, cache)
 
 
 def fallback_rows(

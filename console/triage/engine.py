@@ -50,7 +50,7 @@ from console.triage.context import (
     TriageContext,
     TriageReport,
     analyse_rows,
-    with_fallback,
+    fallback_rows,
 )
 from console.triage.customers import (
     PlanPool,
@@ -156,7 +156,7 @@ def _unanalysed_chunks(ctx: TriageContext) -> Iterator[list[analysis.Row]]:
     after = 0
     while rows := repo.unanalysed_after(ctx.ws, after, MESSAGE_CHUNK):
         after = rows[-1][0]
-        yield with_fallback(ctx, rows)
+        yield fallback_rows(ctx.ws, rows)
 
 
 def _analyse_all(
