@@ -7,8 +7,8 @@ loops: load the cursor, ``fetch`` pages while ``FetchResult.more``, then wait fo
 Exactly-once: a page's messages are stored (in chunks of :data:`STORE_CHUNK`, each its own
 transaction, the window painting in between) before its cursor moves; a crash before the cursor
 moved fetches the page again, and what was already stored is skipped by the idempotent ingest
-(``(channel, external_id)`` is unique), so nothing is lost and nothing doubled. New messages go through ``Ingestor(after_batch=triage)`` and
-then ``InboxChanged`` (with the new conversation ids as ``added``), ``MessagesChanged`` and
+(``(channel, external_id)`` is unique), so nothing is lost and nothing doubled. New messages go
+through ``Ingestor(after_batch=triage)`` and then ``InboxChanged`` (with the new conversation ids as ``added``), ``MessagesChanged`` and
 ``CustomersChanged`` are published so they appear live.
 
 Errors are typed: ``AuthenticationError`` (and ``RejectedError``, a set-up problem such as a wrong
@@ -207,8 +207,8 @@ class SyncService:
         The loop is the window's: a page of 100 mentions triaged at once held it for a few
         hundred milliseconds on a large workspace; between chunks it paints and answers keys."""
         added = 0
+        ingestor = Ingestor(self.ws, after_batch=self.triage_hook)
         for start in range(0, len(messages), STORE_CHUNK):
-            ingestor = Ingestor(self.ws, after_batch=self.triage_hook)
             with self.ws.transaction():
                 report = ingestor.ingest(messages[start : start + STORE_CHUNK])
             self._publish(report)

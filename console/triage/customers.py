@@ -5,8 +5,9 @@
 the rules need for all the customers at once (a few indexed queries), applies the pure rules of
 :mod:`console.triage.rules`, and writes only what changed. Reading and computing
 (:func:`plan_customers`) are apart from writing (:func:`apply_customer_plan`), so that a rebuild
-can compute the plans in worker processes (:class:`PlanPool`) while it writes. :func:`refresh_priorities` moves the
-deadline part of priorities on without running the rules again.
+can compute the plans in worker processes (:class:`PlanPool`) while it writes.
+:func:`refresh_priorities` moves the deadline part of priorities on without running the rules
+again.
 """
 
 from __future__ import annotations

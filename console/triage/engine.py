@@ -11,8 +11,9 @@ Entry points (all take an open :class:`~console.storage.db.Workspace` and use it
 - :func:`rebuild` recomputes everything, in chunks, each chunk its own transaction: missing
   language/sentiment, customers' languages, all duplicate and same-issue groups, then every
   customer's flags and figures (for many customers, worker processes read and compute each
-  chunk's :class:`~console.triage.customers.CustomerPlan` while this process writes them). ``progress(done, total)`` is called between chunks and
-  ``cancelled()`` is checked there (a cancelled rebuild leaves finished chunks in place).
+  chunk's :class:`~console.triage.customers.CustomerPlan` while this process writes them).
+  ``progress(done, total)`` is called between chunks and ``cancelled()`` is checked there (a
+  cancelled rebuild leaves finished chunks in place).
 - :func:`retriage` (or :func:`retriage_customers`) does the same for given customers only (and
   the customers merged into them): after a merge or un-merge, after a conversation's status changed
   (resolved, pending, snoozed), after an agent changed a tier or a reply was sent outside ingest.
