@@ -67,7 +67,8 @@ _worker_cache: Cache = {}
 _worker_detector: dict[int, LinguaDetector] = {}
 
 
-def _in_worker(rows: Sequence[Row], min_letters: int) -> list[Result]:
+def analyse_in_worker(rows: Sequence[Row], min_letters: int) -> list[Result]:
+    """:func:`analyse` with the default analysers, in a worker process (one core)."""
     if len(_worker_cache) > 100_000:
         _worker_cache.clear()
     detector = _worker_detector.get(min_letters)
@@ -75,11 +76,6 @@ def _in_worker(rows: Sequence[Row], min_letters: int) -> list[Result]:
         # One core per worker: lingua's own threads would compete with the other processes.
         detector = _worker_detector[min_letters] = LinguaDetector(min_letters, parallel=False)
     return analyse(rows, detector, DefaultSentiment(), _worker_cache)
-
-
-def analyse_in_worker(rows: Sequence[Row], min_letters: int) -> list[Result]:
-    """:func:`analyse` with the default analysers, in a worker process (one core)."""
-    return _in_worker(rows, min_letters)
 
 
 def start_worker(min_letters: int) -> None:
@@ -99,4 +95,4 @@ class WorkerPool(OrderedPool):
         self.min_letters = min_letters
 
     def map(self, chunks: Iterable[Sequence[Row]]) -> Iterator[tuple[Sequence[Row], list[Result]]]:
-        return self._map(partial(_in_worker, min_letters=self.min_letters), chunks)
+        return self._map(partial(analyse_in_worker, min_letters=self.min_letters), chunks)
