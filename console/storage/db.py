@@ -19,7 +19,7 @@ import platformdirs
 import sqlite_utils
 
 from console.errors import NewerSchemaError, NotAWorkspaceError, StorageError
-from console.storage.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from console.storage.schema import APPLICATION_ID, FTS_INSERT_TRIGGER, MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Workspace", "default_workspace_path"]
 
@@ -64,8 +64,6 @@ class Workspace:
         #: small per-connection memo for repeated reads (e.g. a search's matches while paging)
         self.memo: dict[Any, Any] = {}
         self._depth = 0
-        self._fts_deferred = False
-        conn.create_function("ac_fts_deferred", 0, self._is_fts_deferred)
         try:
             self._check_and_migrate()
         except sqlite3.DatabaseError as exc:
@@ -137,25 +135,25 @@ class Workspace:
 
     # -- bulk writes -------------------------------------------------------------------------
 
-    def _is_fts_deferred(self) -> int:
-        return int(self._fts_deferred)
-
     @contextmanager
     def deferred_fts(self) -> Iterator[None]:
         """Within a transaction: insert many messages, then index them all at once on exit.
 
-        The search-index trigger skips rows inserted inside the block; on leaving it, every
-        message with a higher id than before is indexed in one statement, in the same transaction.
+        The search-index trigger is dropped for the block and created again on leaving it, after
+        every message with a higher id than before was indexed in one statement; all of it in the
+        caller's transaction, so a failure or a crash rolls the trigger back in with the rows.
         """
         if not self.conn.in_transaction:
             raise StorageError("deferred_fts() needs an open transaction")
-        start = int(self.conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0])
-        self._fts_deferred = True
+        conn = self.conn
+        start = int(conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0])
+        conn.execute("DROP TRIGGER messages_fts_insert")
         try:
             yield
         finally:
-            self._fts_deferred = False
-        self.conn.execute(
+            if conn.in_transaction:  # else the rollback brought the trigger back
+                conn.execute(FTS_INSERT_TRIGGER)
+        conn.execute(
             "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?",
             (start,),
         )

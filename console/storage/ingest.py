@@ -45,6 +45,10 @@ _T = TypeVar("_T")
 _EXTRA_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 SNIPPET_CHARS = 160
+#: Batches from this size are indexed for search in one statement (``Workspace.deferred_fts``);
+#: that changes the schema twice (the trigger goes and comes back), which smaller batches (a
+#: sync page) are not worth.
+DEFER_FTS_FROM = 200
 
 
 @dataclass(slots=True)
@@ -651,6 +655,9 @@ class _BatchWriter:
     # -- flushing ----------------------------------------------------------------------------
 
     def _flush_messages(self) -> None:
+        if len(self.message_rows) < DEFER_FTS_FROM:
+            self._insert_messages()  # the search-index trigger indexes each row
+            return
         with self.ing.ws.deferred_fts():
             self._insert_messages()
 

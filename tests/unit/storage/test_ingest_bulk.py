@@ -81,3 +81,73 @@ def test_a_failure_undoes_its_own_group_of_batches_only(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError):
             ingestor.ingest(_records())
         assert ws.scalar("SELECT count(*) FROM messages") == 12  # the first group of 3 batches
+
+
+def _many(n: int, start: int = 0) -> list[IncomingMessage]:
+    return [
+        IncomingMessage(
+            channel=Channel.X,
+            account="brand",
+            external_id=f"bulk{i}",
+            direction=Direction.IN,
+            author=f"c{i % 50}",
+            text=f"parcel number {i} went to the wrong zeppelin depot",
+            created_at=1_700_000_000 + 60 * i,
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def _fts_check(ws: Workspace) -> None:
+    # FTS5 compares its index with the messages table and raises on any difference.
+    ws.conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def _has_fts_trigger(ws: Workspace) -> bool:
+    return bool(
+        ws.scalar(
+            "SELECT count(*) FROM sqlite_master"
+            " WHERE type = 'trigger' AND name = 'messages_fts_insert'"
+        )
+    )
+
+
+def test_big_batches_are_indexed_in_one_statement_and_the_trigger_comes_back(
+    tmp_path: Path,
+) -> None:
+    from console.storage.ingest import DEFER_FTS_FROM
+
+    with Workspace(tmp_path / "big.sqlite") as ws:
+        Ingestor(ws, batch_size=DEFER_FTS_FROM * 2).ingest(_many(DEFER_FTS_FROM * 3))
+        assert _has_fts_trigger(ws)
+        _fts_check(ws)
+        hits = ws.scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'zeppelin'")
+        assert hits == DEFER_FTS_FROM * 3
+        # a small batch afterwards goes through the trigger, indexed all the same
+        Ingestor(ws, batch_size=10).ingest(_many(5, start=10_000))
+        _fts_check(ws)
+        assert (
+            ws.scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'zeppelin'")
+            == DEFER_FTS_FROM * 3 + 5
+        )
+
+
+def test_a_failed_big_batch_leaves_neither_rows_nor_index_nor_a_missing_trigger(
+    tmp_path: Path,
+) -> None:
+    from console.storage.ingest import DEFER_FTS_FROM
+
+    def fail(ws: Workspace, batch: object) -> None:
+        raise RuntimeError("disk full")
+
+    with Workspace(tmp_path / "fail.sqlite") as ws:
+        with pytest.raises(RuntimeError):
+            Ingestor(ws, batch_size=DEFER_FTS_FROM, after_batch=fail).ingest(_many(DEFER_FTS_FROM))
+        assert ws.scalar("SELECT count(*) FROM messages") == 0
+        assert _has_fts_trigger(ws)
+        _fts_check(ws)
+        # and inside a failing block the trigger is back for the rest of the transaction
+        with ws.transaction():
+            with pytest.raises(RuntimeError), ws.deferred_fts():
+                raise RuntimeError("parse error")
+            assert _has_fts_trigger(ws)

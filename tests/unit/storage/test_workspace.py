@@ -71,3 +71,34 @@ def test_transaction_rolls_back_on_error(workspace: Workspace) -> None:
         conn.execute("INSERT INTO settings (key, value) VALUES ('k', '1')")
         raise RuntimeError("boom")
     assert workspace.get_setting("k") is None
+
+
+def test_a_version_4_workspace_gets_the_plain_search_trigger(tmp_path: Path) -> None:
+    import sqlite3
+
+    from console.storage.schema import APPLICATION_ID, MIGRATIONS
+
+    path = tmp_path / "v4.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for version, migrate in enumerate(MIGRATIONS[:4]):
+        migrate(conn)
+        conn.execute(f"PRAGMA user_version={version + 1}")
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    old = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'messages_fts_insert'"
+    ).fetchone()
+    assert "ac_fts_deferred" in old[0]
+    conn.close()
+    with Workspace(path) as ws:
+        assert ws.schema_version == SCHEMA_VERSION
+        sql = ws.scalar("SELECT sql FROM sqlite_master WHERE name = 'messages_fts_insert'")
+        assert "ac_fts_deferred" not in sql
+        ws.conn.execute(
+            "INSERT INTO accounts (id, channel, name, handle, adapter, created_at)"
+            " VALUES (1, 'x', 'brand', 'brand', 'sandbox', 0)"
+        )
+        ws.conn.execute(
+            "INSERT INTO messages (channel, external_id, conversation_id, account_id, direction,"
+            " author, text, created_at) VALUES ('x', 'e1', 1, 1, 'in', 'ann', 'zeppelin late', 0)"
+        )
+        assert ws.scalar("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'zeppelin'") == 1
