@@ -134,6 +134,9 @@ class IncomingMessage:
     to: str | None = None
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The sentiment of an inbound text when the import already scored it (in ``language``);
+    #: None leaves it to the triage.
+    sentiment: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,10 @@ class Ingestor:
         self._customer_keys: dict[str, int] = {}
         # (customer, key) pairs already attached or found taken: a second try changes nothing.
         self._keys_tried: set[tuple[int, str]] = set()
+        # Known identities whose followers or name changed in this batch, and the customers'
+        # highest follower counts seen: written once at the end of the batch.
+        self._changed_identities: dict[int, list[Any]] = {}
+        self._reach: dict[int, int] = {}
 
     # -- public ------------------------------------------------------------------------------
 
@@ -187,6 +191,8 @@ class Ingestor:
         with self.ws.transaction():
             self._identities.clear()
             self._customer_keys.clear()
+            self._changed_identities.clear()
+            self._reach.clear()
             self._keys_tried.clear()
             fresh = self._drop_known(batch)
             skipped = len(batch) - len(fresh)
@@ -264,19 +270,14 @@ class Ingestor:
                 self._identities[key] = cached
         if cached is not None:
             ident, cust = int(cached[0]), int(cached[1])
-            # Only write what changed: most messages come from handles we already know as they are.
+            # Only write what changed (most messages come from handles we already know as they
+            # are), once per batch (:meth:`flush_identities`): the latest followers and name.
             if (followers is not None and followers != cached[2]) or (name and name != cached[3]):
-                conn.execute(
-                    "UPDATE identities SET followers = coalesce(?, followers), "
-                    "name = coalesce(?, name) WHERE id = ?",
-                    (followers, name or None, ident),
-                )
-                if followers is not None:
-                    conn.execute(
-                        "UPDATE customers SET reach = max(reach, ?) WHERE id = ?", (followers, cust)
-                    )
                 cached[2] = followers if followers is not None else cached[2]
                 cached[3] = name or cached[3]
+                self._changed_identities[ident] = cached
+                if followers is not None:
+                    self._reach[cust] = max(self._reach.get(cust, 0), followers)
             if customer_key:
                 self._attach_key(cust, customer_key)
             return ident, cust
@@ -299,6 +300,22 @@ class Ingestor:
         resolved = (int(cur.lastrowid or 0), customer_id)
         self._identities[key] = [resolved[0], customer_id, followers, name]
         return resolved
+
+    def flush_identities(self) -> None:
+        """Write the batch's follower and name changes of known identities."""
+        conn = self.ws.conn
+        if self._changed_identities:
+            conn.executemany(
+                "UPDATE identities SET followers = ?, name = ? WHERE id = ?",
+                [(c[2], c[3], ident) for ident, c in self._changed_identities.items()],
+            )
+            self._changed_identities.clear()
+        if self._reach:
+            conn.executemany(
+                "UPDATE customers SET reach = max(reach, ?) WHERE id = ?",
+                [(reach, cust) for cust, reach in self._reach.items()],
+            )
+            self._reach.clear()
 
     def _customer_for_key(self, key: str | None, name: str, now: int) -> int | None:
         if not key:
@@ -388,6 +405,7 @@ class _BatchWriter:
         self._flush_messages()
         self._flush_conversations()
         self._flush_customers()
+        self.ing.flush_identities()
         self._adopt_orphans()
 
     def _place_with_ancestors(self, rec: IncomingMessage) -> None:
@@ -486,6 +504,7 @@ class _BatchWriter:
                 "sent" if rec.direction == Direction.OUT else None,
                 0 if _is_stream(rec, channel) or not channel.is_public else 1,
                 _EXTRA_JSON(rec.extra) if rec.extra else None,
+                rec.sentiment if rec.direction == Direction.IN else None,
             )
         )
         self.result.message_ids.append(message_id)
@@ -655,18 +674,40 @@ class _BatchWriter:
     # -- flushing ----------------------------------------------------------------------------
 
     def _flush_messages(self) -> None:
+        self._keep_scores_without_language_for_customers_without_one()
         if len(self.message_rows) < DEFER_FTS_FROM:
             self._insert_messages()  # the search-index trigger indexes each row
             return
         with self.ing.ws.deferred_fts():
             self._insert_messages()
 
+    def _keep_scores_without_language_for_customers_without_one(self) -> None:
+        """A text too short to tell its language may come scored without a language (see
+        ``services.importers.readahead``): right for a customer with no language, as a rebuild
+        scores it; for a customer with one, the triage scores it in that language instead."""
+        rows = self.message_rows
+        unsure = [i for i, row in enumerate(rows) if row[19] is not None and row[14] is None]
+        if not unsure:
+            return
+        customers = sorted({rows[i][6] for i in unsure if rows[i][6] is not None})
+        speaking = {
+            int(cid)
+            for (cid,) in self.conn.execute(
+                "SELECT c.id FROM json_each(?) j JOIN customers c ON c.id = j.value"
+                " WHERE c.language IS NOT NULL",
+                (json.dumps(customers),),
+            )
+        }
+        for i in unsure:
+            if rows[i][6] is None or rows[i][6] in speaking:
+                rows[i] = (*rows[i][:19], None)
+
     def _insert_messages(self) -> None:
         self.conn.executemany(
             "INSERT INTO messages (id, channel, external_id, parent_external_id, conversation_id,"
             " account_id, customer_id, identity_id, direction, author, author_name, text, subject,"
-            " created_at, language, norm_hash, delivery, is_public, extra)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, language, norm_hash, delivery, is_public, extra, sentiment)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.message_rows,
         )
 

@@ -17,8 +17,8 @@ Modules (no Qt, no SQL: every statement lives in :mod:`console.storage.triage_re
 - :mod:`~console.triage.analysis`, :mod:`~console.triage.language`,
   :mod:`~console.triage.sentiment`, :mod:`~console.triage.lexicon` -- offline language detection
   (lingua), sentiment (VADER and our word lists in ``resources/lexicon``), in worker processes for
-  big rebuilds; :mod:`~console.triage.ahead` -- the same analysis during a bulk import, on a
-  second core.
+  big rebuilds and in the worker that reads a big import file
+  (``services.importers.readahead``).
 - :mod:`~console.triage.settings` -- every threshold, typed, stored under ``triage.*``.
 - :mod:`~console.triage.flagbits` -- the bit of each flag in ``flag_mask``;
   :mod:`~console.triage.wording` -- plain words for reasons.

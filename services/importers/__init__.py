@@ -5,10 +5,11 @@ Each format is a parser that yields :class:`~console.domain.IncomingMessage` rec
 :class:`~console.storage.ingest.Ingestor` in batches, collects the problems and reports progress.
 Importing the same file twice adds nothing: ingest skips messages it already has.
 
-A big import (or ``analyse=True``) also detects the language and scores the sentiment of its
-inbound messages in a worker process while it writes (:class:`console.triage.ahead.AnalysisAhead`),
-so that the triage afterwards has only the rules left; what the worker does is exactly the
-analysis step of that triage.
+A big import (or ``analyse=True``) is read by a worker process on the second core
+(:func:`services.importers.readahead.read_ahead`): it parses the file and detects the language and
+scores the sentiment of the inbound messages, which the ingest stores with them, so that the
+triage afterwards has only the rules left; what the worker does is exactly the analysis step of
+that triage.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ FORMATS = ("twcs", "mbox", "eml", "jsonl")
 #: Ingest batches (of 2,000 messages) an import writes per transaction: fewer, larger commits
 #: rewrite far fewer index pages; a failed import keeps what it committed before.
 BATCHES_PER_COMMIT = 10
-#: Records from which an import analyses ahead on a second core (starting the worker costs ~1 s).
-ANALYSE_AHEAD_MIN = 20_000
+#: Records from which a worker process reads and analyses the file (it starts in about 2 s).
+READ_AHEAD_MIN = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +132,9 @@ def run_import(
 ) -> ImportSummary:
     """Import one file into ``ws``. Bad records are reported, the rest imported.
 
-    ``analyse``: language and sentiment of the inbound messages while importing, in a worker
-    process (None: when the file holds at least :data:`ANALYSE_AHEAD_MIN` records). Never with
-    an ``after_batch`` hook: the incremental triage analyses its batches itself.
+    ``analyse``: read the file and analyse (language, sentiment) its inbound messages in a
+    worker process (None: when the file holds at least :data:`READ_AHEAD_MIN` records). Never
+    with an ``after_batch`` hook: the incremental triage analyses its batches itself.
     """
     path = Path(path)
     if not path.exists():
@@ -143,9 +144,18 @@ def run_import(
     total = parser.estimate(path)
     summary = ImportSummary(str(path), fmt)
     done = 0
+    items: Iterable[IncomingMessage | ParseProblem]
+    if after_batch is None and (analyse or (analyse is None and (total or 0) >= READ_AHEAD_MIN)):
+        from console.triage.settings import load_settings
+        from services.importers.readahead import read_ahead
+
+        min_letters = load_settings(ws).language_min_letters
+        items = read_ahead(path, fmt, account=account, min_letters=min_letters)
+    else:
+        items = parser.parse(path)
 
     def records() -> Iterator[IncomingMessage]:
-        for item in parser.parse(path):
+        for item in items:
             if cancelled is not None and cancelled():
                 return
             if isinstance(item, ParseProblem):
@@ -160,19 +170,13 @@ def run_import(
         if progress is not None:
             progress(done, total)
 
-    ahead = None
-    if after_batch is None and (analyse or (analyse is None and (total or 0) >= ANALYSE_AHEAD_MIN)):
-        from console.triage.ahead import AnalysisAhead
-
-        ahead = after_batch = AnalysisAhead(ws)
     try:
         ingestor = Ingestor(ws, after_batch=after_batch, batches_per_commit=BATCHES_PER_COMMIT)
         report = ingestor.ingest(records(), progress=on_batch)
-        if ahead is not None and not (cancelled is not None and cancelled()):
-            ahead.finish(ws)
     finally:
-        if ahead is not None:
-            ahead.close()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()  # stops a read-ahead worker
     summary.added = report.added
     summary.skipped = report.skipped
     summary.report = report

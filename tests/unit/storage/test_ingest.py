@@ -195,3 +195,29 @@ def test_fts_indexes_text(workspace: Workspace) -> None:
     Ingestor(workspace).ingest([msg("1", text="My router keeps dropping the connection")])
     hits = workspace.scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'router'")
     assert hits == 1
+
+
+def test_scores_the_import_brings_are_kept_unless_they_lack_a_language_the_customer_has(
+    workspace: Workspace,
+) -> None:
+    Ingestor(workspace).ingest([msg("a0", author="ana"), msg("b0", author="bo")])
+    workspace.conn.execute("UPDATE customers SET language = 'fi' WHERE name = 'ana'")
+    Ingestor(workspace).ingest(
+        [
+            msg("a1", author="ana", text="ok!!", sentiment=0.4),  # no language: ana speaks fi
+            msg("a2", author="ana", text="Tilaus on myöhässä", language="fi", sentiment=-0.5),
+            msg("b1", author="bo", text="ok!!", sentiment=0.4),  # bo has no language: as scored
+            msg("c1", author="cy", text="ok!!", sentiment=0.4),  # a new customer: as scored
+            msg("r1", direction=Direction.OUT, author="Brand", to="bo", text="hi", sentiment=0.9),
+        ]
+    )
+    scores = dict(workspace.conn.execute("SELECT external_id, sentiment FROM messages"))
+    assert scores == {
+        "a0": None,
+        "b0": None,
+        "a1": None,
+        "a2": -0.5,
+        "b1": 0.4,
+        "c1": 0.4,
+        "r1": None,
+    }

@@ -1,4 +1,5 @@
-"""Analysis ahead during a bulk import: the triage afterwards ends exactly where it ends without."""
+"""Reading and analysing ahead during a bulk import: the triage afterwards ends exactly where it
+ends without; a reader that fails costs no message. Rebuilds planned in worker processes."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from console.storage.db import Workspace
-from console.storage.ingest import BatchResult
-from console.triage.ahead import AnalysisAhead
 from console.triage.engine import after_import
 from services.importers import run_import
 from tests.helpers.bench import bench_module
@@ -47,33 +46,77 @@ def _triaged_state(path: Path, source: Path, *, analyse: bool) -> tuple[dict[str
         return {name: ws.query(sql) for name, sql in STATE.items()}, int(unanalysed)
 
 
-def test_import_analysing_ahead_ends_where_the_plain_import_and_triage_end(
+def test_import_read_and_analysed_ahead_ends_where_the_plain_import_and_triage_end(
     small_jsonl: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     capsys.readouterr()
     ahead, left_ahead = _triaged_state(tmp_path / "ahead.sqlite", small_jsonl, analyse=True)
     plain, left_plain = _triaged_state(tmp_path / "plain.sqlite", small_jsonl, analyse=False)
-    assert left_ahead == 0, "the worker analysed every inbound message during the import"
+    assert left_ahead == 0, "the worker analysed every inbound message of the new customers"
     assert left_plain > 1000, "without it the import leaves them to the triage"
     assert sum(1 for m in ahead["messages"] if m["language"]) > 1000
     for name in STATE:
         assert ahead[name] == plain[name], name
 
 
-def test_a_broken_worker_costs_no_message_and_leaves_the_rest_to_the_triage(
-    small_jsonl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(self: AnalysisAhead, ws: Workspace, batch: BatchResult) -> None:
-        self._give_up()  # as when the worker process dies
+def _items(items: object) -> list[object]:
+    return [
+        (type(i).__name__, getattr(i, "external_id", None), getattr(i, "line", None))
+        for i in items  # type: ignore[attr-defined]
+    ]
 
-    monkeypatch.setattr(AnalysisAhead, "__call__", broken)
-    with Workspace(tmp_path / "broken.sqlite") as ws:
-        summary = run_import(ws, small_jsonl, "jsonl", analyse=True)
-        assert summary.added == 3000
-        assert ws.scalar("SELECT count(*) FROM messages WHERE sentiment IS NOT NULL") == 0
-        assert summary.report is not None
-        report = after_import(ws, summary.report, clock=lambda: NOW)
-        assert report.analysed > 1000
+
+def test_the_reader_yields_what_the_parser_yields_problems_included(
+    small_jsonl: Path, tmp_path: Path
+) -> None:
+    from services.importers.jsonl import JsonlParser
+    from services.importers.readahead import read_ahead
+
+    damaged = tmp_path / "damaged.jsonl"
+    lines = small_jsonl.read_bytes().splitlines(keepends=True)
+    lines[10] = b"{not json\n"
+    lines[2500] = b'{"channel": "pigeon"}\n'
+    damaged.write_bytes(b"".join(lines))
+    expected = list(JsonlParser().parse(damaged))
+    got = list(read_ahead(damaged, "jsonl", min_letters=None))
+    assert _items(got) == _items(expected)
+    assert [str(p) for p in got if not hasattr(p, "external_id")] == [
+        str(p) for p in expected if not hasattr(p, "external_id")
+    ]
+    # without analysis the records are the parser's own, field for field
+    assert [i for i in got if hasattr(i, "external_id")] == [
+        i for i in expected if hasattr(i, "external_id")
+    ]
+
+
+def test_a_reader_killed_mid_import_costs_no_message(small_jsonl: Path, tmp_path: Path) -> None:
+    import multiprocessing
+    import os
+    import signal
+
+    from services.importers.jsonl import JsonlParser
+    from services.importers.readahead import read_ahead
+
+    expected = _items(JsonlParser().parse(small_jsonl))
+    got = []
+    for n, item in enumerate(read_ahead(small_jsonl, "jsonl")):
+        got.append(item)
+        if n == 0:
+            (reader,) = [
+                p for p in multiprocessing.active_children() if p.name.endswith("import-reader")
+            ]
+            assert reader.pid is not None
+            os.kill(reader.pid, signal.SIGKILL)
+    assert _items(got) == expected
+    assert not multiprocessing.active_children()
+
+
+def test_a_file_the_reader_cannot_read_raises_the_parsers_error(tmp_path: Path) -> None:
+    from console.errors import ImportFormatError
+    from services.importers.readahead import read_ahead
+
+    with pytest.raises(ImportFormatError, match="cannot read"):
+        list(read_ahead(tmp_path / "gone.jsonl", "jsonl", min_letters=None))
 
 
 def _rebuilt_state(path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool):
