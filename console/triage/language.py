@@ -37,6 +37,9 @@ LOW_ACCURACY_CHARS = 120
 _STRIP = re.compile(r"(?:https?://|www\.)\S+|(?<![\w@])@\w+", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
+#: lingua answers remembered per accuracy mode (then the memo starts again)
+LINGUA_MEMO = 200_000
 
 
 class LanguageDetector(Protocol):
@@ -123,6 +126,18 @@ def _lingua(low_accuracy: bool) -> Any:
         return detector
 
 
+def lingua_key(text: str) -> str:
+    """What lingua reads of a text: its words (runs of letters), lower-cased, one space apart.
+
+    Lingua lower-cases a text and splits it into runs of letters; digits, punctuation and spacing
+    only separate words. It gives this form the answer it gives the text (checked on every TWCS
+    and generated text that reaches it, in both accuracy modes; see
+    ``tests/unit/triage/test_triage_language.py``), so texts that differ only in order numbers,
+    times or punctuation are asked once, and lingua reads less.
+    """
+    return " ".join(_LETTERS.findall(text.lower()))
+
+
 class LinguaDetector:
     """Language detection with lingua, behind the cheap checks described in the module docs."""
 
@@ -134,6 +149,8 @@ class LinguaDetector:
         # lingua's parallel detection spreads one call over every core; a worker process that
         # has a core of its own detects one text after the other (the same answers).
         self.parallel = parallel
+        # lingua's answers by :func:`lingua_key`, one memo per accuracy mode
+        self._memo: dict[bool, dict[str, str | None]] = {False: {}, True: {}}
 
     def detect(self, texts: Sequence[str]) -> list[str | None]:
         results: list[str | None] = [None] * len(texts)
@@ -154,15 +171,24 @@ class LinguaDetector:
         for indexes, low in ((short, False), (long, True)):
             if not indexes:
                 continue
-            lingua = _lingua(low)
-            picked = [prepared[i] for i in indexes]
-            if self.parallel:
-                found = lingua.detect_languages_in_parallel_of(picked)
-            else:
-                found = [lingua.detect_language_of(text) for text in picked]
-            for i, language in zip(indexes, found, strict=True):
-                if language is not None:
-                    results[i] = language.iso_code_639_1.name.lower()
+            memo = self._memo[low]
+            keys = [lingua_key(prepared[i]) for i in indexes]
+            answers = {k: memo[k] for k in keys if k in memo}
+            asked = [k for k in dict.fromkeys(keys) if k not in answers]
+            if asked:
+                lingua = _lingua(low)
+                if self.parallel:
+                    found = lingua.detect_languages_in_parallel_of(asked)
+                else:
+                    found = [lingua.detect_language_of(text) for text in asked]
+                if len(memo) + len(asked) > LINGUA_MEMO:
+                    memo.clear()
+                for key, language in zip(asked, found, strict=True):
+                    answers[key] = memo[key] = (
+                        None if language is None else language.iso_code_639_1.name.lower()
+                    )
+            for i, key in zip(indexes, keys, strict=True):
+                results[i] = answers[key]
         return results
 
 

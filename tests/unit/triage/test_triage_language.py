@@ -12,7 +12,14 @@ from console.domain import Channel, Direction, IncomingMessage
 from console.storage import Workspace
 from console.storage.ingest import Ingestor
 from console.triage.engine import incremental_hook
-from console.triage.language import LinguaDetector, _lingua, prepare, stopword_hint
+from console.triage.language import (
+    LinguaDetector,
+    _lingua,
+    latin_letters,
+    lingua_key,
+    prepare,
+    stopword_hint,
+)
 from console.triage.lexicon import SUPPORTED_LANGUAGES, lexicon
 from console.triage.sentiment import DefaultSentiment, lexicon_score
 
@@ -84,6 +91,39 @@ def test_the_stopword_shortcut_agrees_with_lingua_on_real_tweets(shared_data: Pa
         if lang is not None and lang.iso_code_639_1.name.lower() == hint
     )
     assert agree >= 0.98 * len(hinted)
+
+
+def test_lingua_answers_its_key_as_it_answers_the_text_on_real_tweets(shared_data: Path) -> None:
+    texts = []
+    for name in ("twcs_head_5000.csv", "twcs_tail_12459.csv"):
+        with (shared_data / "twcs" / name).open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                text = prepare(row["text"])
+                letters, latin = latin_letters(text)
+                if letters >= 12 and latin * 2 >= letters and stopword_hint(text) is None:
+                    texts.append(text)  # what reaches lingua
+    assert len(texts) > 1500
+    texts = texts[:1500]
+    keys = [lingua_key(t) for t in texts]
+    assert len(set(keys)) < len(set(texts)), "some tweets differ only in digits or punctuation"
+    for low in (False, True):
+        lingua = _lingua(low)
+        assert lingua.detect_languages_in_parallel_of(
+            keys
+        ) == lingua.detect_languages_in_parallel_of(texts)
+
+
+def test_texts_lingua_reads_alike_are_asked_once() -> None:
+    detector = LinguaDetector(parallel=False, use_hints=False)
+    texts = [
+        "Ordine 4471 arrivato rotto, rimborso?",
+        "ordine 9981 ARRIVATO rotto... rimborso???",
+        "Pakettini 77 tuli rikki, hyvitys?",
+    ]
+    first = detector.detect(texts)
+    assert first[0] == first[1] == "it" and first[2] == "fi"
+    assert len(detector._memo[False]) == 2
+    assert LinguaDetector(parallel=False, use_hints=False).detect(texts[::-1]) == first[::-1]
 
 
 @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
