@@ -137,6 +137,9 @@ class IncomingMessage:
     #: The sentiment of an inbound text when the import already scored it (in ``language``);
     #: None leaves it to the triage.
     sentiment: float | None = None
+    #: ``fingerprint(normalize_for_duplicates(text))`` of an inbound text when the reader already
+    #: computed it (console.textutil); None: the ingest computes it.
+    norm_hash: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

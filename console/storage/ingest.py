@@ -147,6 +147,11 @@ class Ingestor:
         # highest follower counts seen: written once at the end of the batch.
         self._changed_identities: dict[int, list[Any]] = {}
         self._reach: dict[int, int] = {}
+        # handles the batch's prefetch found no identity for (no second look-up each)
+        self._absent: set[tuple[str, str]] = set()
+        # customer keys it found no customer for, and the keys of the customers it read
+        self._absent_keys: set[str] = set()
+        self._key_of: dict[int, str | None] = {}
 
     # -- public ------------------------------------------------------------------------------
 
@@ -193,6 +198,9 @@ class Ingestor:
             self._customer_keys.clear()
             self._changed_identities.clear()
             self._reach.clear()
+            self._absent.clear()
+            self._absent_keys.clear()
+            self._key_of.clear()
             self._keys_tried.clear()
             fresh = self._drop_known(batch)
             skipped = len(batch) - len(fresh)
@@ -231,19 +239,35 @@ class Ingestor:
     def prefetch_identities(self, records: Iterable[IncomingMessage]) -> None:
         """Load the identities a batch mentions in a few queries instead of one per message."""
         wanted: dict[str, set[str]] = {}
+        keys: set[str] = set()
         for rec in records:
             handle = rec.author if rec.direction == Direction.IN else rec.to
             if handle and (str(rec.channel), handle) not in self._identities:
                 wanted.setdefault(str(rec.channel), set()).add(handle)
+            if rec.customer_key and rec.customer_key not in self._customer_keys:
+                keys.add(rec.customer_key)
+        conn = self.ws.conn
         for channel, handles in wanted.items():
             for part in _slices(sorted(handles), 500):
                 marks = ",".join("?" * len(part))
-                for ident, cust, handle, followers, name in self.ws.conn.execute(
-                    "SELECT id, customer_id, handle, followers, name FROM identities"
-                    f" WHERE channel = ? AND handle IN ({marks})",
+                for ident, cust, handle, followers, name, key in conn.execute(
+                    "SELECT i.id, i.customer_id, i.handle, i.followers, i.name, c.key"
+                    " FROM identities i LEFT JOIN customers c ON c.id = i.customer_id"
+                    f" WHERE i.channel = ? AND i.handle IN ({marks})",
                     (channel, *part),
                 ):
                     self._identities[(channel, handle)] = [ident, cust, followers, name]
+                    self._key_of[cust] = key
+            self._absent.update(
+                (channel, h) for h in handles if (channel, h) not in self._identities
+            )
+        for part in _slices(sorted(keys), 500):
+            marks = ",".join("?" * len(part))
+            for key, cust, merged_into in conn.execute(
+                f"SELECT key, id, merged_into FROM customers WHERE key IN ({marks})", part
+            ):
+                self._customer_keys[key] = int(merged_into or cust)
+            self._absent_keys.update(k for k in part if k not in self._customer_keys)
 
     def resolve_identity(
         self,
@@ -259,7 +283,7 @@ class Ingestor:
         key = (str(channel), handle)
         cached = self._identities.get(key)
         conn = self.ws.conn
-        if cached is None:
+        if cached is None and key not in self._absent:
             row = conn.execute(
                 "SELECT id, customer_id, followers, name FROM identities"
                 " WHERE channel = ? AND handle = ?",
@@ -323,9 +347,11 @@ class Ingestor:
         cached = self._customer_keys.get(key)
         if cached is not None:
             return cached
-        row = self.ws.conn.execute(
-            "SELECT id, merged_into FROM customers WHERE key = ?", (key,)
-        ).fetchone()
+        row = None
+        if key not in self._absent_keys:
+            row = self.ws.conn.execute(
+                "SELECT id, merged_into FROM customers WHERE key = ?", (key,)
+            ).fetchone()
         if row is not None:
             customer_id = int(row[1] or row[0])
         else:
@@ -333,6 +359,7 @@ class Ingestor:
                 "INSERT INTO customers (key, name, created_at) VALUES (?, ?, ?)", (key, name, now)
             )
             customer_id = int(cur.lastrowid or 0)
+            self._key_of[customer_id] = key
         self._customer_keys[key] = customer_id
         return customer_id
 
@@ -340,6 +367,8 @@ class Ingestor:
         if (customer_id, key) in self._keys_tried:
             return
         self._keys_tried.add((customer_id, key))
+        if self._key_of.get(customer_id) is not None:
+            return  # the customer has a key already (the batch's prefetch read it)
         row = self.ws.conn.execute(
             "SELECT key FROM customers WHERE id = ?", (customer_id,)
         ).fetchone()
@@ -350,6 +379,7 @@ class Ingestor:
                     "UPDATE customers SET key = ? WHERE id = ?", (key, customer_id)
                 )
                 self._customer_keys[key] = customer_id
+                self._key_of[customer_id] = key
 
 
 class _BatchWriter:
@@ -429,7 +459,7 @@ class _BatchWriter:
 
     def _place(self, rec: IncomingMessage) -> None:
         ing, now = self.ing, self.now
-        channel = Channel(rec.channel)
+        channel = _channel(rec.channel)
         account_id = ing.ensure_account(
             channel, rec.account, rec.author if rec.direction == Direction.OUT else None
         )
@@ -482,7 +512,11 @@ class _BatchWriter:
 
         message_id = self.next_message_id
         self.next_message_id += 1
-        normalized = normalize_for_duplicates(rec.text) if rec.direction == Direction.IN else ""
+        norm_hash = None
+        if rec.direction == Direction.IN:
+            norm_hash = rec.norm_hash
+            if norm_hash is None:
+                norm_hash = fingerprint(normalize_for_duplicates(rec.text))
         self.message_rows.append(
             (
                 message_id,
@@ -500,7 +534,7 @@ class _BatchWriter:
                 rec.subject,
                 rec.created_at,
                 rec.language,
-                fingerprint(normalized),
+                norm_hash,
                 "sent" if rec.direction == Direction.OUT else None,
                 0 if _is_stream(rec, channel) or not channel.is_public else 1,
                 _EXTRA_JSON(rec.extra) if rec.extra else None,
@@ -573,6 +607,7 @@ class _BatchWriter:
             ).fetchone()
             conv = dict(zip(_CONV_COLUMNS, row, strict=True))
             conv["_new"] = False
+            conv["_stored"] = row
             self._remember(conv)
         return conv
 
@@ -722,16 +757,19 @@ class _BatchWriter:
             f" VALUES ({', '.join('?' * (len(_CONV_COLUMNS) + 1))})",
             [(*(conv[c] for c in _CONV_COLUMNS), conv["_is_public"]) for conv in new],
         )
-        cols = [c for c in _CONV_COLUMNS if c != "id"]
-        assignments = ", ".join(f"{c} = ?" for c in cols)
-        self.conn.executemany(
-            f"UPDATE conversations SET {assignments} WHERE id = ?",
-            [
-                (*(conv[c] for c in cols), conv["id"])
-                for conv in self.convs.values()
-                if not conv["_new"]
-            ],
-        )
+        # Only the columns that changed: SQLite maintains the index of every column a SET names
+        # (the conversations table has eight indexes), whether its value changed or not.
+        updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for conv in self.convs.values():
+            if conv["_new"]:
+                continue
+            stored = conv["_stored"]
+            changed = tuple(c for i, c in enumerate(_CONV_COLUMNS) if i and conv[c] != stored[i])
+            if changed:
+                updates.setdefault(changed, []).append((*(conv[c] for c in changed), conv["id"]))
+        for changed, rows in updates.items():
+            assignments = ", ".join(f"{c} = ?" for c in changed)
+            self.conn.executemany(f"UPDATE conversations SET {assignments} WHERE id = ?", rows)
 
     def _flush_customers(self) -> None:
         self.conn.executemany(
@@ -751,7 +789,7 @@ class _BatchWriter:
     def _adopt_orphans(self) -> None:
         """Replies that arrived before their parent join the parent's conversation now."""
         threaded = [
-            (str(r.channel), r.external_id) for r in self.records if Channel(r.channel).is_threaded
+            (str(r.channel), r.external_id) for r in self.records if _channel(r.channel).is_threaded
         ]
         by_channel: dict[str, list[str]] = {}
         for channel, ext in threaded:
@@ -811,6 +849,11 @@ def paused_seconds(paused_since: int | None, waiting_since: int | None, until: i
     if paused_since is None or waiting_since is None:
         return 0
     return max(0, until - max(paused_since, waiting_since))
+
+
+def _channel(value: Channel | str) -> Channel:
+    """The channel of a record (an importer may hand its value)."""
+    return value if isinstance(value, Channel) else Channel(value)
 
 
 def _is_stream(rec: IncomingMessage, channel: Channel) -> bool:

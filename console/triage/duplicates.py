@@ -30,7 +30,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from console.storage import triage_repo as repo
 from console.storage.db import Workspace
@@ -43,8 +43,7 @@ _HASHTAG = re.compile(r"(?<!\w)#\w+")
 SAME_ISSUE = "same_issue"
 
 
-@dataclass(frozen=True, slots=True)
-class DupPost:
+class DupPost(NamedTuple):
     id: int
     customer_id: int
     norm_hash: int
@@ -56,7 +55,7 @@ class DupPost:
 
 def loose_signature(text: str, s: TriageSettings) -> int | None:
     """The near-identity key of a post (None when too short or too long to compare)."""
-    normalized = normalize_for_duplicates(_HASHTAG.sub(" ", text))
+    normalized = normalize_for_duplicates(_HASHTAG.sub(" ", text) if "#" in text else text)
     if len(normalized) > s.near_max_chars:
         return None
     words = {w for w in normalized.split() if len(w) > 2 and w.isalpha()}

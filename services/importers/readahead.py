@@ -34,6 +34,7 @@ from typing import Any
 
 from console.domain import Channel, Direction, IncomingMessage
 from console.errors import ImportFormatError
+from console.textutil import fingerprint, normalize_for_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ _DIRECTIONS = {d.value: d for d in Direction}
 #   ("chunk", [record tuple or (line, message) of a problem, ...])
 #   ("done", None) | ("error", exception)
 # A record tuple is the IncomingMessage fields in _FIELDS order (channel and direction as their
-# values) followed by the sentiment (None when not analysed); a problem is a 2-tuple.
+# values) followed by the sentiment (None when not analysed) and the duplicate fingerprint of an
+# inbound text; a problem is a 2-tuple.
 
 
 def _pack(items: list[Any], min_letters: int | None) -> list[tuple[Any, ...]]:
@@ -101,11 +103,14 @@ def _pack(items: list[Any], min_letters: int | None) -> list[tuple[Any, ...]]:
                 item.language,
                 item.extra,
                 None,
+                fingerprint(normalize_for_duplicates(item.text))
+                if item.direction == Direction.IN
+                else None,
             )
         )
     if rows:
         for language, sentiment, index in analysis.analyse_in_worker(rows, min_letters or 0):
-            out[index] = (*out[index][:14], language, out[index][15], sentiment)
+            out[index] = (*out[index][:14], language, out[index][15], sentiment, out[index][17])
     return out
 
 
@@ -166,7 +171,7 @@ def _unpack(item: tuple[Any, ...]) -> Any:
 
     if len(item) == 2:
         return ParseProblem(item[0], item[1])
-    # the remaining fields in order, the sentiment last
+    # the remaining fields in order, then the sentiment and the fingerprint
     return IncomingMessage(_CHANNELS[item[0]], item[1], item[2], _DIRECTIONS[item[3]], *item[4:])
 
 

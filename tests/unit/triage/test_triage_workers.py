@@ -3,11 +3,14 @@ ends without; a reader that fails costs no message. Rebuilds planned in worker p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from console.domain import Direction, IncomingMessage
 from console.storage.db import Workspace
+from console.textutil import fingerprint, normalize_for_duplicates
 from console.triage.engine import after_import
 from services.importers import run_import
 from tests.helpers.bench import bench_module
@@ -83,10 +86,16 @@ def test_the_reader_yields_what_the_parser_yields_problems_included(
     assert [str(p) for p in got if not hasattr(p, "external_id")] == [
         str(p) for p in expected if not hasattr(p, "external_id")
     ]
-    # without analysis the records are the parser's own, field for field
-    assert [i for i in got if hasattr(i, "external_id")] == [
-        i for i in expected if hasattr(i, "external_id")
+    # without analysis the records are the parser's own, field for field, with the duplicate
+    # fingerprint of each inbound text computed
+    records = [i for i in got if isinstance(i, IncomingMessage)]
+    assert [replace(i, norm_hash=None) for i in records] == [
+        i for i in expected if isinstance(i, IncomingMessage)
     ]
+    inbound = [i for i in records if i.direction == Direction.IN]
+    assert len(inbound) > 1000
+    assert all(i.norm_hash == fingerprint(normalize_for_duplicates(i.text)) for i in inbound)
+    assert all(i.norm_hash is None for i in records if i.direction != Direction.IN)
 
 
 def test_a_reader_killed_mid_import_costs_no_message(small_jsonl: Path, tmp_path: Path) -> None:
