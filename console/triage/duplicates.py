@@ -25,6 +25,7 @@ NULL. A group's posts: :func:`console.storage.triage_repo.group_members`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections import defaultdict
@@ -55,11 +56,16 @@ class DupPost(NamedTuple):
 
 def loose_signature(text: str, s: TriageSettings) -> int | None:
     """The near-identity key of a post (None when too short or too long to compare)."""
+    return _loose_signature(text, s.near_max_chars, s.near_min_tokens)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _loose_signature(text: str, max_chars: int, min_tokens: int) -> int | None:
     normalized = normalize_for_duplicates(_HASHTAG.sub(" ", text) if "#" in text else text)
-    if len(normalized) > s.near_max_chars:
+    if len(normalized) > max_chars:
         return None
     words = {w for w in normalized.split() if len(w) > 2 and w.isalpha()}
-    if len(words) < s.near_min_tokens:
+    if len(words) < min_tokens:
         return None
     return fingerprint(" ".join(sorted(words)))
 

@@ -25,6 +25,7 @@ the customer, plus how close each conversation is to (or past) its deadline.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -193,6 +194,13 @@ _BANGS = re.compile(r"!\s*!\s*!")
 _CAPS_WORD = re.compile(r"\b[^\W\d_a-z]{4,}\b")
 
 
+#: Texts whose shouting and escalation terms are remembered (each a pure function of the text and
+#: its language; a rebuild meets the same texts again and again: replies copied, complaints posted
+#: again, one message in several customers' windows).
+TEXT_MEMO = 65_536
+
+
+@functools.lru_cache(maxsize=TEXT_MEMO)
 def shouting(text: str) -> tuple[bool, bool]:
     """(written in capitals, "!!!") for one message; mentions and links are ignored."""
     cleaned = prepare(text)
@@ -206,7 +214,8 @@ def shouting(text: str) -> tuple[bool, bool]:
     return caps, bool(_BANGS.search(text))
 
 
-def escalation_terms(text: str, language: str | None) -> tuple[list[str], list[str]]:
+@functools.lru_cache(maxsize=TEXT_MEMO)
+def escalation_terms(text: str, language: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Strong and weak escalation terms of a message, in its language and in English."""
     languages = ["en"]
     if language in SUPPORTED_LANGUAGES and language != "en":
@@ -216,7 +225,7 @@ def escalation_terms(text: str, language: str | None) -> tuple[list[str], list[s
     distinct = frozenset(parts)
     # Most messages have no word that can start a term: no need to build the folded text.
     if not any(lex.may_have_terms(distinct) for lex in lexicons):
-        return [], []
+        return (), ()
     folded = FoldedText.from_words(words, parts)
     strong: dict[str, None] = {}
     weak: dict[str, None] = {}
@@ -224,7 +233,7 @@ def escalation_terms(text: str, language: str | None) -> tuple[list[str], list[s
         s, w = lex.escalation_terms(folded)
         strong.update(dict.fromkeys(s))
         weak.update(dict.fromkeys(w))
-    return list(strong), [w for w in weak if w not in strong]
+    return tuple(strong), tuple(w for w in weak if w not in strong)
 
 
 def _writes(posts: Sequence[Post], gap: int) -> list[list[Post]]:

@@ -164,7 +164,7 @@ def test_escalation_words_in_every_supported_language(
 def test_weak_words_and_english_words_in_another_language() -> None:
     strong, weak = escalation_terms("Ancora nessuna risposta, voglio un refund", "it")
     assert "refund" in strong and "ancora" in weak
-    assert escalation_terms("Thanks, all good now", "en") == ([], [])
+    assert escalation_terms("Thanks, all good now", "en") == ((), ())
 
 
 def test_shouting_needs_capitals_or_three_exclamation_marks() -> None:
