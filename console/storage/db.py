@@ -64,6 +64,7 @@ class Workspace:
         #: small per-connection memo for repeated reads (e.g. a search's matches while paging)
         self.memo: dict[Any, Any] = {}
         self._depth = 0
+        self._fts_deferred = False
         try:
             self._check_and_migrate()
         except sqlite3.DatabaseError as exc:
@@ -142,15 +143,21 @@ class Workspace:
         The search-index trigger is dropped for the block and created again on leaving it, after
         every message with a higher id than before was indexed in one statement; all of it in the
         caller's transaction, so a failure or a crash rolls the trigger back in with the rows.
+        Blocks nest: the outermost one indexes.
         """
         if not self.conn.in_transaction:
             raise StorageError("deferred_fts() needs an open transaction")
+        if self._fts_deferred:  # an outer block indexes everything on leaving
+            yield
+            return
         conn = self.conn
         start = int(conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0])
         conn.execute("DROP TRIGGER messages_fts_insert")
+        self._fts_deferred = True
         try:
             yield
         finally:
+            self._fts_deferred = False
             if conn.in_transaction:  # else the rollback brought the trigger back
                 conn.execute(FTS_INSERT_TRIGGER)
         conn.execute(

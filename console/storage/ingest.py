@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -161,7 +162,10 @@ class Ingestor:
         report = IngestReport()
         batches = _chunks(records, self.batch_size)
         for group in _chunks(batches, self.batches_per_commit):
-            with self.ws.transaction():
+            # A big group is indexed for search at its end, in one statement (a few large
+            # additions to the index are cheaper than many small ones).
+            big = sum(map(len, group)) >= DEFER_FTS_FROM
+            with self.ws.transaction(), self.ws.deferred_fts() if big else nullcontext():
                 for batch in group:
                     result, skipped = self._ingest_batch(batch)
                     report.skipped += skipped
@@ -799,12 +803,11 @@ class _BatchWriter:
             for part in _slices(ids, 500):
                 marks = ",".join("?" * len(part))
                 rows = self.conn.execute(
-                    "SELECT m.conversation_id, m.parent_external_id, m.created_at, c.started_at "
-                    "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                    f"WHERE m.channel = ? AND m.parent_external_id IN ({marks})",
+                    "SELECT conversation_id, parent_external_id FROM messages"
+                    f" WHERE channel = ? AND parent_external_id IN ({marks})",
                     (channel, *part),
                 ).fetchall()
-                for child_conv, parent_ext, _created, _started in rows:
+                for child_conv, parent_ext in rows:
                     parent = self.placed.get((channel, parent_ext))
                     if parent is None or parent.conversation_id == child_conv:
                         continue
