@@ -293,6 +293,22 @@ def plan_in_worker(
     path: str, now: int, settings: TriageSettings, customer_ids: list[int]
 ) -> CustomerPlan:
     """:func:`plan_customers` in a worker process, on its own (read-only) connection."""
+    return plan_customers(_worker_context(path, now, settings), customer_ids)
+
+
+def warm_worker(path: str, now: int, settings: TriageSettings) -> None:
+    """Open a worker's connection and load the word lists before its first chunk comes."""
+    import time
+
+    from console.triage.lexicon import SUPPORTED_LANGUAGES, lexicon
+
+    _worker_context(path, now, settings)
+    for language in SUPPORTED_LANGUAGES:
+        lexicon(language)
+    time.sleep(0.2)  # let the other workers take the other warm-ups
+
+
+def _worker_context(path: str, now: int, settings: TriageSettings) -> TriageContext:
     ctx = _worker_contexts.get((path, now))
     if ctx is None:
         for old in _worker_contexts.values():
@@ -303,7 +319,7 @@ def plan_in_worker(
             ws, clock=lambda: now, settings=settings
         )
     ctx.settings = settings
-    return plan_customers(ctx, customer_ids)
+    return ctx
 
 
 class PlanPool(OrderedPool):
@@ -318,6 +334,12 @@ class PlanPool(OrderedPool):
         self.path = str(ctx.ws.path)
         self.now = ctx.now
         self.settings = ctx.settings
+
+    def warm(self) -> None:
+        """Start the workers now (each opens the workspace and loads the word lists), so that
+        they are ready when the first chunks come; the caller goes on meanwhile."""
+        for _ in range(self.workers):
+            self.executor.submit(warm_worker, self.path, self.now, self.settings)
 
     def map(self, chunks: Iterable[Sequence[int]]) -> Iterator[tuple[list[int], CustomerPlan]]:
         plan = partial(plan_in_worker, self.path, self.now, self.settings)

@@ -241,16 +241,28 @@ def rebuild(
     if not _analyse_all(ctx, report, step, workers):
         return _finish(report, started, cancelled=True)
     report.phases["analyse"] = time.perf_counter() - started
-    with ws.transaction():
-        repo.update_dominant_languages(ws)
-        repo.clear_all_groups(ws)
-        report.same_issue_groups = dup.rebuild_same_issue(ws, ctx.settings)
-        repo.reset_merged_and_orphans(ws)
-    report.phases["groups"] = time.perf_counter() - started - report.phases["analyse"]
-    if not step(1):
-        return _finish(report, started, cancelled=True)
-    if not _triage_all(ctx, customers, report, step, workers):
-        return _finish(report, started, cancelled=True)
+    pool = None
+    if workers >= 2 and len(customers) >= PARALLEL_CUSTOMERS_MIN:
+        try:
+            pool = PlanPool(ctx, workers)
+            pool.warm()  # the workers start while the groups are counted here
+        except (BrokenProcessPool, OSError, RuntimeError):
+            log.exception("cannot start the triage workers; triaging in this process")
+            pool = None
+    try:
+        with ws.transaction():
+            repo.update_dominant_languages(ws)
+            repo.clear_all_groups(ws)
+            report.same_issue_groups = dup.rebuild_same_issue(ws, ctx.settings)
+            repo.reset_merged_and_orphans(ws)
+        report.phases["groups"] = time.perf_counter() - started - report.phases["analyse"]
+        if not step(1):
+            return _finish(report, started, cancelled=True)
+        if not _triage_all(ctx, customers, report, step, workers if pool else 1, pool):
+            return _finish(report, started, cancelled=True)
+    finally:
+        if pool is not None:
+            pool.close()
     repo.store_settings(ws, {NEEDS_REBUILD: "false"})
     return _finish(report, started)
 
@@ -261,11 +273,12 @@ def _triage_all(
     report: TriageReport,
     step: Callable[[int], bool],
     workers: int,
+    pool: PlanPool | None = None,
 ) -> bool:
     """Every customer's groups, flags and figures, chunk by chunk; False when cancelled.
 
-    Many customers: ``workers`` processes read and compute the chunks' plans while this one
-    writes them. Should another connection write meanwhile (an agent resolving a conversation),
+    Many customers: ``workers`` processes (``pool``, or a new one) read and compute the chunks'
+    plans while this one writes them. Should another connection write meanwhile (an agent resolving a conversation),
     the chunks still to write are planned again here, inside their transactions, as without
     workers.
     """
@@ -281,8 +294,8 @@ def _triage_all(
     before = repo.data_version(ws)
     written = 0
     try:
-        with PlanPool(ctx, workers) as pool:
-            for chunk, plan in pool.map(chunks):
+        with pool or PlanPool(ctx, workers) as planning:
+            for chunk, plan in planning.map(chunks):
                 with ws.transaction():
                     if repo.data_version(ws) != before:
                         plan = plan_customers(ctx, chunk)  # the workers' reads may be stale

@@ -22,6 +22,7 @@ class OrderedPool:
     """``workers`` spawn processes; :meth:`_map` keeps ``2 * workers`` chunks in flight."""
 
     def __init__(self, workers: int) -> None:
+        self.workers = workers
         self.ahead = 2 * workers
         self.executor = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn")
