@@ -35,6 +35,7 @@ from typing import Any
 from console.domain import Channel, Direction, IncomingMessage
 from console.errors import ImportFormatError
 from console.textutil import fingerprint, normalize_for_duplicates
+from services.importers import ParseProblem, parser_for
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ _DIRECTIONS = {d.value: d for d in Direction}
 
 def _pack(items: list[Any], min_letters: int | None) -> list[tuple[Any, ...]]:
     from console.triage import analysis
-    from services.importers import ParseProblem
 
     out: list[tuple[Any, ...]] = []
     rows: list[analysis.Row] = []
@@ -128,7 +128,6 @@ def _work(
     import threading
 
     from console.triage import analysis
-    from services.importers import parser_for
 
     ready: queue_module.Queue[bytes | None] = queue_module.Queue(QUEUE_CHUNKS)
 
@@ -167,8 +166,6 @@ def _work(
 
 
 def _unpack(item: tuple[Any, ...]) -> Any:
-    from services.importers import ParseProblem
-
     if len(item) == 2:
         return ParseProblem(item[0], item[1])
     # the remaining fields in order, then the sentiment and the fingerprint
@@ -187,8 +184,6 @@ def read_ahead(
     ``min_letters``: the language detector's setting; None reads without analysing. Closing the
     generator early (a cancelled import) stops the worker.
     """
-    from services.importers import parser_for
-
     context = multiprocessing.get_context("spawn")
     # A pipe, not a multiprocessing.Queue: this process holds no copy of its sending end, so a
     # worker that dies (even in the middle of a chunk) shows as the end of the pipe.
