@@ -8,8 +8,8 @@ Exactly-once: a page's messages are stored (in chunks of :data:`STORE_CHUNK`, ea
 transaction, the window painting in between) before its cursor moves; a crash before the cursor
 moved fetches the page again, and what was already stored is skipped by the idempotent ingest
 (``(channel, external_id)`` is unique), so nothing is lost and nothing doubled. New messages go
-through ``Ingestor(after_batch=triage)`` and then ``InboxChanged`` (with the new conversation ids as ``added``), ``MessagesChanged`` and
-``CustomersChanged`` are published so they appear live.
+through ``Ingestor(after_batch=triage)`` and then ``InboxChanged`` (with the new conversation ids
+as ``added``), ``MessagesChanged`` and ``CustomersChanged`` are published so they appear live.
 
 Errors are typed: ``AuthenticationError`` (and ``RejectedError``, a set-up problem such as a wrong
 page id) stop that account's loop and say why; ``RateLimitedError`` waits ``retry_after``;

@@ -46,9 +46,9 @@ _T = TypeVar("_T")
 _EXTRA_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 SNIPPET_CHARS = 160
-#: Batches from this size are indexed for search in one statement (``Workspace.deferred_fts``);
-#: that changes the schema twice (the trigger goes and comes back), which smaller batches (a
-#: sync page) are not worth.
+#: A commit group of this many records or more is indexed for search in one statement at its end
+#: (``Workspace.deferred_fts``); that changes the schema twice (the trigger goes and comes back),
+#: which smaller groups (a sync page) are not worth: their rows go through the trigger.
 DEFER_FTS_FROM = 200
 
 
@@ -109,6 +109,10 @@ _CONV_COLUMNS = (
     "paused_since",
     "snoozed_until",
 )
+
+
+#: Positions in a message row of :meth:`_BatchWriter._insert_messages`.
+_CUSTOMER, _LANGUAGE, _SENTIMENT = 6, 14, 19
 
 
 @dataclass(slots=True)
@@ -714,21 +718,21 @@ class _BatchWriter:
 
     def _flush_messages(self) -> None:
         self._keep_scores_without_language_for_customers_without_one()
-        if len(self.message_rows) < DEFER_FTS_FROM:
-            self._insert_messages()  # the search-index trigger indexes each row
-            return
-        with self.ing.ws.deferred_fts():
-            self._insert_messages()
+        self._insert_messages()
 
     def _keep_scores_without_language_for_customers_without_one(self) -> None:
         """A text too short to tell its language may come scored without a language (see
         ``services.importers.readahead``): right for a customer with no language, as a rebuild
         scores it; for a customer with one, the triage scores it in that language instead."""
         rows = self.message_rows
-        unsure = [i for i, row in enumerate(rows) if row[19] is not None and row[14] is None]
+        unsure = [
+            i
+            for i, row in enumerate(rows)
+            if row[_SENTIMENT] is not None and row[_LANGUAGE] is None
+        ]
         if not unsure:
             return
-        customers = sorted({rows[i][6] for i in unsure if rows[i][6] is not None})
+        customers = sorted({rows[i][_CUSTOMER] for i in unsure if rows[i][_CUSTOMER] is not None})
         speaking = {
             int(cid)
             for (cid,) in self.conn.execute(
@@ -738,10 +742,11 @@ class _BatchWriter:
             )
         }
         for i in unsure:
-            if rows[i][6] is None or rows[i][6] in speaking:
-                rows[i] = (*rows[i][:19], None)
+            if rows[i][_CUSTOMER] is None or rows[i][_CUSTOMER] in speaking:
+                rows[i] = (*rows[i][:_SENTIMENT], None)
 
     def _insert_messages(self) -> None:
+        # The row's columns in this order (_CUSTOMER, _LANGUAGE and _SENTIMENT index them).
         self.conn.executemany(
             "INSERT INTO messages (id, channel, external_id, parent_external_id, conversation_id,"
             " account_id, customer_id, identity_id, direction, author, author_name, text, subject,"

@@ -258,7 +258,7 @@ def rebuild(
         report.phases["groups"] = time.perf_counter() - started - report.phases["analyse"]
         if not step(1):
             return _finish(report, started, cancelled=True)
-        if not _triage_all(ctx, customers, report, step, workers if pool else 1, pool):
+        if not _triage_all(ctx, customers, report, step, pool):
             return _finish(report, started, cancelled=True)
     finally:
         if pool is not None:
@@ -272,19 +272,18 @@ def _triage_all(
     customers: Sequence[int],
     report: TriageReport,
     step: Callable[[int], bool],
-    workers: int,
-    pool: PlanPool | None = None,
+    pool: PlanPool | None,
 ) -> bool:
     """Every customer's groups, flags and figures, chunk by chunk; False when cancelled.
 
-    Many customers: ``workers`` processes (``pool``, or a new one) read and compute the chunks'
-    plans while this one writes them. Should another connection write meanwhile (an agent resolving a conversation),
-    the chunks still to write are planned again here, inside their transactions, as without
-    workers.
+    With a ``pool`` its worker processes read and compute the chunks' plans while this one
+    writes them (the caller closes it). Should another connection write meanwhile (an agent
+    resolving a conversation), the chunks still to write are planned again here, inside their
+    transactions, as without workers.
     """
     ws = ctx.ws
     chunks = _chunks(customers, CUSTOMER_CHUNK)
-    if workers < 2 or len(customers) < PARALLEL_CUSTOMERS_MIN:
+    if pool is None:
         for chunk in chunks:
             with ws.transaction():
                 changed, counts = triage_customers(ctx, chunk)
@@ -294,19 +293,18 @@ def _triage_all(
     before = repo.data_version(ws)
     written = 0
     try:
-        with pool or PlanPool(ctx, workers) as planning:
-            for chunk, plan in planning.map(chunks):
-                with ws.transaction():
-                    if repo.data_version(ws) != before:
-                        plan = plan_customers(ctx, chunk)  # the workers' reads may be stale
-                    changed, counts = apply_customer_plan(ws, plan)
-                written += len(chunk)
-                if not _count_chunk(report, chunk, changed, counts, step):
-                    return False
+        for chunk, plan in pool.map(chunks):
+            with ws.transaction():
+                if repo.data_version(ws) != before:
+                    plan = plan_customers(ctx, chunk)  # the workers' reads may be stale
+                changed, counts = apply_customer_plan(ws, plan)
+            written += len(chunk)
+            if not _count_chunk(report, chunk, changed, counts, step):
+                return False
     except (BrokenProcessPool, OSError):
         # Worker processes could not start or died: the rest is triaged in this process.
         log.exception("triage workers failed; going on in this process")
-        return _triage_all(ctx, customers[written:], report, step, 1)
+        return _triage_all(ctx, customers[written:], report, step, None)
     return True
 
 

@@ -44,46 +44,39 @@ CHUNK = 2000
 #: Chunks on their way at most (memory: about 0.5 MB each).
 QUEUE_CHUNKS = 8
 
-_FIELDS = (
-    "channel",
-    "account",
-    "external_id",
-    "direction",
-    "author",
-    "text",
-    "created_at",
-    "in_reply_to",
-    "thread",
-    "author_name",
-    "customer_key",
-    "followers",
-    "subject",
-    "to",
-    "language",
-    "extra",
-)
 _CHANNELS = {c.value: c for c in Channel}
 _DIRECTIONS = {d.value: d for d in Direction}
 
 # What the worker sends, one pickled pair each:
 #   ("chunk", [record tuple or (line, message) of a problem, ...])
 #   ("done", None) | ("error", exception)
-# A record tuple is the IncomingMessage fields in _FIELDS order (channel and direction as their
-# values) followed by the sentiment (None when not analysed) and the duplicate fingerprint of an
-# inbound text; a problem is a 2-tuple.
+# A record tuple is the IncomingMessage fields in their order, channel and direction as their
+# values, the language and sentiment as analysed (the sentiment None when not analysed), and the
+# duplicate fingerprint of an inbound text; a problem is a 2-tuple.
 
 
 def _pack(items: list[Any], min_letters: int | None) -> list[tuple[Any, ...]]:
     from console.triage import analysis
 
+    analysed: dict[int, tuple[str | None, float]] = {}
+    if min_letters is not None:
+        rows: list[analysis.Row] = [
+            (n, item.text, item.language, None)
+            for n, item in enumerate(items)
+            if isinstance(item, IncomingMessage) and item.direction == Direction.IN
+        ]
+        if rows:
+            analysed = {
+                n: (language, sentiment)
+                for language, sentiment, n in analysis.analyse_in_worker(rows, min_letters)
+            }
     out: list[tuple[Any, ...]] = []
-    rows: list[analysis.Row] = []
-    for item in items:
+    for n, item in enumerate(items):
         if isinstance(item, ParseProblem):
             out.append((item.line, item.message))
             continue
-        if min_letters is not None and item.direction == Direction.IN:
-            rows.append((len(out), item.text, item.language, None))
+        inbound = item.direction == Direction.IN
+        language, sentiment = analysed.get(n, (item.language, None))
         out.append(
             (
                 item.channel.value,
@@ -100,17 +93,12 @@ def _pack(items: list[Any], min_letters: int | None) -> list[tuple[Any, ...]]:
                 item.followers,
                 item.subject,
                 item.to,
-                item.language,
+                language,
                 item.extra,
-                None,
-                fingerprint(normalize_for_duplicates(item.text))
-                if item.direction == Direction.IN
-                else None,
+                sentiment,
+                fingerprint(normalize_for_duplicates(item.text)) if inbound else None,
             )
         )
-    if rows:
-        for language, sentiment, index in analysis.analyse_in_worker(rows, min_letters or 0):
-            out[index] = (*out[index][:14], language, out[index][15], sentiment, out[index][17])
     return out
 
 
