@@ -36,7 +36,7 @@ from console.triage.rules import (
     breached,
     customer_priority_part,
     duplicates_flag,
-    escalation,
+    escalation_flag,
     high_reach_flag,
     repeat_flag,
     repeat_window,
@@ -131,9 +131,8 @@ def _judge(ctx: TriageContext, facts: _Facts, cid: int, groups: Sequence[GroupIn
         for c in convs
         if c["started_by_customer"]
     ]
-    found = escalation(facts.posts[cid], s, fallback_language=customer["language"], now=now)
     candidates = (
-        found.to_flag() if found else None,
+        escalation_flag(facts.posts[cid], s, fallback_language=customer["language"], now=now),
         duplicates_flag(groups, s),
         high_reach_flag(int(customer["reach"] or 0), facts.identities[cid], s),
     )

@@ -410,6 +410,36 @@ def escalation(
     now: int | None = None,
 ) -> Escalation | None:
     """The escalation score of a customer from their posts (any order; outbound ones included)."""
+    found = _escalation(posts, s, fallback_language, now, flag_only=False)
+    return found if isinstance(found, Escalation) else None
+
+
+def escalation_flag(
+    posts: Sequence[Post],
+    s: TriageSettings,
+    *,
+    fallback_language: str | None = None,
+    now: int | None = None,
+) -> Flag | None:
+    """``escalation(...).to_flag()``, without reading the texts of customers it cannot flag.
+
+    The text signals (escalation words, shouting) are the costly ones; they are skipped when the
+    latest message is calm, or when even at full strength they could not lift the other signals'
+    score to the threshold. Whenever a flag is possible every signal is computed, as
+    :func:`escalation` does, so the flag is the same.
+    """
+    found = _escalation(posts, s, fallback_language, now, flag_only=True)
+    return found.to_flag() if isinstance(found, Escalation) else None
+
+
+def _escalation(
+    posts: Sequence[Post],
+    s: TriageSettings,
+    fallback_language: str | None,
+    now: int | None,
+    *,
+    flag_only: bool,
+) -> Escalation | None:
     window = recent_posts(posts, s)
     inbound = [p for p in window if p.inbound]
     if not inbound:
@@ -417,18 +447,25 @@ def escalation(
     lookback = s.escalation_lookback_s
     if lookback is not None and now is not None and inbound[-1].created_at < now - lookback:
         return None
+    last = inbound[-1].sentiment
+    calm = last is not None and last >= s.escalation_calm_above
     runs = _unanswered_runs(window, s.burst_gap_s)
-    candidates = (
+    cheap = (
         _sentiment_signal(inbound, s),
         _faster_signal(_writes(inbound, s.burst_gap_s), s),
         _chasing_signal(runs, s),
         _public_move_signal(inbound, s),
-        _words_signal(inbound, s, fallback_language),
-        _shouting_signal(inbound, s),
         _waiting_signal(runs, s),
     )
+    if flag_only and (calm or not _may_reach_threshold(cheap, s)):
+        return None
+    candidates = (
+        *cheap[:4],
+        _words_signal(inbound, s, fallback_language),
+        _shouting_signal(inbound, s),
+        cheap[4],
+    )
     signals = tuple(sig for sig in candidates if sig is not None and sig.contribution > 0)
-    last = inbound[-1].sentiment
     return Escalation(
         score=combined_score(signals, s),
         threshold=s.escalation_threshold,
@@ -436,8 +473,19 @@ def escalation(
         window_start=window[0].created_at,
         window_end=window[-1].created_at,
         messages=len(inbound),
-        calm=last is not None and last >= s.escalation_calm_above,
+        calm=calm,
     )
+
+
+def _may_reach_threshold(cheap: Sequence[Signal | None], s: TriageSettings) -> bool:
+    """Whether the text signals at full strength (1) could bring the score to the threshold."""
+    signals = [sig for sig in cheap if sig is not None and sig.contribution > 0]
+    unanswered = sum(sig.contribution for sig in signals if sig.name in UNANSWERED)
+    others = sum(sig.contribution for sig in signals if sig.name not in UNANSWERED)
+    others += max(s.weight_words, 0.0) + max(s.weight_shouting, 0.0)
+    best = round(clamp(others + min(unanswered, s.unanswered_cap)), 3)
+    # A margin for the order of the float additions (the real sum adds in another order).
+    return best + 1e-9 >= s.escalation_threshold
 
 
 #: Signals that all describe writing without an answer: together they add at most

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 
@@ -20,6 +21,7 @@ from console.triage.rules import (
     customer_priority_part,
     duplicates_flag,
     escalation,
+    escalation_flag,
     escalation_terms,
     high_reach_flag,
     repeat_flag,
@@ -226,6 +228,51 @@ def test_the_window_ends_at_the_latest_inbound_message() -> None:
     later = [*old, post(2, T0 + 30 * D, "thanks", sentiment=0.6)]
     found = escalation(later, S)
     assert found is not None and found.messages == 1 and not found.signals
+
+
+_TEXTS = (
+    "hello, a question about my order",
+    "Still no answer",
+    "THIRD TIME!!! I want a refund",
+    "I will cancel and call my lawyer",
+    "WHERE IS MY PARCEL",
+    "thanks, sorted",
+    "again nobody answers",
+    "ok",
+)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.3, 0.05])
+def test_the_rebuild_flag_equals_the_full_escalation(threshold: float) -> None:
+    """escalation_flag skips the text signals only where no flag is possible: on 3,000 random
+    histories (calm endings, bursts, channel moves, angry words, capitals) it flags exactly
+    what escalation().to_flag() flags, with the same score, reasons and messages."""
+    s = dataclasses.replace(S, escalation_threshold=threshold)
+    rng = random.Random(threshold)
+    skipped_texts = flagged = 0
+    for _ in range(3000):
+        at = T0
+        posts = []
+        for n in range(1, rng.randint(1, 7)):
+            at += rng.choice((60, 600, 3 * H, 20 * H, 3 * D))
+            posts.append(
+                post(
+                    n,
+                    at,
+                    rng.choice(_TEXTS),
+                    direction=rng.choice((Direction.IN, Direction.IN, Direction.OUT)),
+                    channel=rng.choice(("x", "email", "whatsapp")),
+                    public=rng.random() < 0.5,
+                    sentiment=rng.choice((None, -0.9, -0.4, 0.0, 0.3, 0.8)),
+                )
+            )
+        full = escalation(posts, s)
+        expected = full.to_flag() if full is not None else None
+        assert escalation_flag(posts, s) == expected
+        flagged += expected is not None
+        text_signals = {"words", "shouting"} & {g.name for g in (full.signals if full else ())}
+        skipped_texts += bool(text_signals) and expected is None
+    assert flagged > 100 and skipped_texts > 100  # both paths were taken
 
 
 # -- duplicates --------------------------------------------------------------------------------
