@@ -166,9 +166,14 @@ def _flag_row(customer_id: int, flag: Flag, now: int) -> FlagRow:
         str(flag.kind),
         round(flag.score, 3),
         json.dumps(list(flag.reasons), ensure_ascii=False),
-        json.dumps(list(flag.message_ids)),
+        _id_list(flag.message_ids),
         now,
     )
+
+
+def _id_list(ids: Sequence[int]) -> str:
+    """``json.dumps(list(ids))`` of message ids (ints), made directly (a rebuild writes 300,000)."""
+    return "[" + ", ".join(map(str, ids)) + "]"
 
 
 def _figures(
