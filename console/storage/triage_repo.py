@@ -120,7 +120,9 @@ _DOMINANT = """
 def update_dominant_languages(ws: Workspace, customer_ids: Iterable[int] | None = None) -> None:
     """``customers.language`` := the most frequent language of their inbound messages."""
     if customer_ids is None:
-        ws.conn.execute(_DOMINANT.format(source="messages m"))
+        # Every inbound message is read: a scan of the table beats walking the customer index
+        # and fetching each row from it (1.3 s against 1.6-2.2 s on 1M messages).
+        ws.conn.execute(_DOMINANT.format(source="messages m NOT INDEXED"))
         return
     ws.conn.execute(
         _DOMINANT.format(source="json_each(?) j JOIN messages m ON m.customer_id = j.value"),
@@ -289,9 +291,11 @@ def same_issue_candidates(
     ws: Workspace, min_customers: int
 ) -> list[tuple[int, int, int, int, int, int]]:
     """(norm_hash, posts, customers, first, last, first message id) of hashes many customers posted."""
+    # NOT INDEXED: every inbound message is read, and a scan of the table is faster than the
+    # norm_hash index with a row fetch for each entry (1.0 s against 1.9-9 s on 1M messages).
     rows = ws.conn.execute(
         "SELECT norm_hash, count(*), count(DISTINCT customer_id), min(created_at),"
-        " max(created_at), min(id) FROM messages"
+        " max(created_at), min(id) FROM messages NOT INDEXED"
         " WHERE norm_hash IS NOT NULL AND direction = 'in'"
         " GROUP BY norm_hash HAVING count(DISTINCT customer_id) >= ?",
         (min_customers,),

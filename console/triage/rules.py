@@ -410,8 +410,7 @@ def escalation(
     now: int | None = None,
 ) -> Escalation | None:
     """The escalation score of a customer from their posts (any order; outbound ones included)."""
-    found = _escalation(posts, s, fallback_language, now, flag_only=False)
-    return found if isinstance(found, Escalation) else None
+    return _escalation(posts, s, fallback_language, now, flag_only=False)
 
 
 def escalation_flag(
@@ -429,7 +428,7 @@ def escalation_flag(
     :func:`escalation` does, so the flag is the same.
     """
     found = _escalation(posts, s, fallback_language, now, flag_only=True)
-    return found.to_flag() if isinstance(found, Escalation) else None
+    return found.to_flag() if found is not None else None
 
 
 def _escalation(
