@@ -424,7 +424,7 @@ def escalation_flag(
 
     The text signals (escalation words, shouting) are the costly ones; they are skipped when the
     latest message is calm, or when even at full strength they could not lift the other signals'
-    score to the threshold. Whenever a flag is possible every signal is computed, as
+    score to the threshold (the words also when they could not, given the shouting found). Whenever a flag is possible every signal is computed, as
     :func:`escalation` does, so the flag is the same.
     """
     found = _escalation(posts, s, fallback_language, now, flag_only=True)
@@ -456,12 +456,17 @@ def _escalation(
         _public_move_signal(inbound, s),
         _waiting_signal(runs, s),
     )
-    if flag_only and (calm or not _may_reach_threshold(cheap, s)):
+    words_most, shouting_most = max(s.weight_words, 0.0), max(s.weight_shouting, 0.0)
+    if flag_only and (calm or not _may_reach_threshold(cheap, words_most + shouting_most, s)):
+        return None
+    # Shouting first: it is cheaper than the words, and may leave them unable to matter.
+    shouted = _shouting_signal(inbound, s)
+    if flag_only and not _may_reach_threshold((*cheap, shouted), words_most, s):
         return None
     candidates = (
         *cheap[:4],
         _words_signal(inbound, s, fallback_language),
-        _shouting_signal(inbound, s),
+        shouted,
         cheap[4],
     )
     signals = tuple(sig for sig in candidates if sig is not None and sig.contribution > 0)
@@ -476,12 +481,14 @@ def _escalation(
     )
 
 
-def _may_reach_threshold(cheap: Sequence[Signal | None], s: TriageSettings) -> bool:
-    """Whether the text signals at full strength (1) could bring the score to the threshold."""
-    signals = [sig for sig in cheap if sig is not None and sig.contribution > 0]
+def _may_reach_threshold(
+    known: Sequence[Signal | None], pending: float, s: TriageSettings
+) -> bool:
+    """Whether the signals not computed yet, at most ``pending`` together (their weights at full
+    strength; none of them of the unanswered family), could bring the score to the threshold."""
+    signals = [sig for sig in known if sig is not None and sig.contribution > 0]
     unanswered = sum(sig.contribution for sig in signals if sig.name in UNANSWERED)
-    others = sum(sig.contribution for sig in signals if sig.name not in UNANSWERED)
-    others += max(s.weight_words, 0.0) + max(s.weight_shouting, 0.0)
+    others = sum(sig.contribution for sig in signals if sig.name not in UNANSWERED) + pending
     best = round(clamp(others + min(unanswered, s.unanswered_cap)), 3)
     # A margin for the order of the float additions (the real sum adds in another order).
     return best + 1e-9 >= s.escalation_threshold
