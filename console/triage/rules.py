@@ -481,9 +481,7 @@ def _escalation(
     )
 
 
-def _may_reach_threshold(
-    known: Sequence[Signal | None], pending: float, s: TriageSettings
-) -> bool:
+def _may_reach_threshold(known: Sequence[Signal | None], pending: float, s: TriageSettings) -> bool:
     """Whether the signals not computed yet, at most ``pending`` together (their weights at full
     strength; none of them of the unanswered family), could bring the score to the threshold."""
     signals = [sig for sig in known if sig is not None and sig.contribution > 0]
