@@ -149,7 +149,9 @@ class CustomerCard(QScrollArea):
         self._save_timer.timeout.connect(self.save_notes)
         self.notes.textChanged.connect(self._notes_edited)
 
-        buttons = QHBoxLayout()
+        # Two rows (history above, merge and un-merge below): in one row the three buttons were
+        # wider than the narrowest card, and the whole card was cut off at the right edge.
+        buttons = QGridLayout()
         self.history_button = QPushButton("Whole history")
         self.history_button.setToolTip("Every message of this customer on every channel (H)")
         self.history_button.clicked.connect(self._history)
@@ -161,8 +163,9 @@ class CustomerCard(QScrollArea):
         self.unmerge_button = QPushButton("Un-merge")
         self.unmerge_button.setToolTip("Undo the latest merge of this customer")
         self.unmerge_button.clicked.connect(self._unmerge)
-        for b in (self.history_button, self.merge_button, self.unmerge_button):
-            buttons.addWidget(b)
+        buttons.addWidget(self.history_button, 0, 0, 1, 2)
+        buttons.addWidget(self.merge_button, 1, 0)
+        buttons.addWidget(self.unmerge_button, 1, 1)
         self.layout_.addSpacing(6)
         self.layout_.addLayout(buttons)
         self.layout_.addStretch(1)
@@ -323,8 +326,15 @@ class CustomerCard(QScrollArea):
             sample = str(group.get("sample") or "")
             sample = sample if len(sample) < 70 else sample[:69] + "…"
             button = QPushButton(f"{group['size']}×  “{sample}”")
-            button.setToolTip("Open every post of this group, to answer each of them")
+            button.setToolTip(
+                f"“{html.escape(str(group.get('sample') or ''))}”<br>"
+                "Open every post of this group, to answer each of them"
+            )
             button.setStyleSheet("text-align: left;")
+            # A button never wraps its text: left to its own width, a long sample made the whole
+            # card wider than the panel and cut every flag reason off at the right edge.
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            button.setMinimumWidth(1)  # an explicit minimum overrides the text's width
             button.clicked.connect(
                 lambda _=False, gid=int(group["id"]): self.group_requested.emit(gid)
             )

@@ -242,6 +242,24 @@ def test_merge_and_unmerge_from_the_card(running: Running) -> None:
     assert {i["handle"] for i in w.card.summary["identities"]} == {"bea_k"}
 
 
+def test_the_card_fits_its_panel_whatever_the_group_samples(running: Running) -> None:
+    """A long duplicate sample must not widen the card past the panel (the flag reasons and
+    figures would be cut off at the right edge, as horizontal scrolling is off)."""
+    w, ws = running.window, running.ws
+    with ws.transaction():
+        ws.conn.execute("UPDATE dup_groups SET sample = ? ", ("Where is my order " * 12,))
+    w.open_conversation(conversation_of(ws, "t-bea-1"))
+    settle()
+    card = w.card
+    assert card.groups.count() >= 1  # Bea's duplicates group is shown
+    w.splitter.setSizes([400, 700, 230])  # the card's narrowest
+    settle()
+    content = card.widget()
+    assert content is not None
+    assert content.width() <= card.viewport().width()
+    assert content.minimumSizeHint().width() <= card.viewport().width()
+
+
 def test_layout_filter_and_theme_persist(
     workspace: Workspace, settings: QSettings, qapp: Any
 ) -> None:
