@@ -424,8 +424,9 @@ def escalation_flag(
 
     The text signals (escalation words, shouting) are the costly ones; they are skipped when the
     latest message is calm, or when even at full strength they could not lift the other signals'
-    score to the threshold (the words also when they could not, given the shouting found). Whenever a flag is possible every signal is computed, as
-    :func:`escalation` does, so the flag is the same.
+    score to the threshold (the words also when they could not, given the shouting found).
+    Whenever a flag is possible every signal is computed, as :func:`escalation` does, so the
+    flag is the same.
     """
     found = _escalation(posts, s, fallback_language, now, flag_only=True)
     return found.to_flag() if found is not None else None
@@ -485,9 +486,7 @@ def _may_reach_threshold(known: Sequence[Signal | None], pending: float, s: Tria
     """Whether the signals not computed yet, at most ``pending`` together (their weights at full
     strength; none of them of the unanswered family), could bring the score to the threshold."""
     signals = [sig for sig in known if sig is not None and sig.contribution > 0]
-    unanswered = sum(sig.contribution for sig in signals if sig.name in UNANSWERED)
-    others = sum(sig.contribution for sig in signals if sig.name not in UNANSWERED) + pending
-    best = round(clamp(others + min(unanswered, s.unanswered_cap)), 3)
+    best = combined_score(signals, s, more=pending)
     # A margin for the order of the float additions (the real sum adds in another order).
     return best + 1e-9 >= s.escalation_threshold
 
@@ -497,10 +496,11 @@ def _may_reach_threshold(known: Sequence[Signal | None], pending: float, s: Tria
 UNANSWERED = frozenset({"chasing", "waiting", "faster"})
 
 
-def combined_score(signals: Sequence[Signal], s: TriageSettings) -> float:
-    """Sum of the signals' contributions, the unanswered family capped, at most 1."""
+def combined_score(signals: Sequence[Signal], s: TriageSettings, *, more: float = 0.0) -> float:
+    """Sum of the signals' contributions, the unanswered family capped, at most 1; ``more`` is
+    added to the uncapped part (signals not computed, at their largest)."""
     unanswered = sum(sig.contribution for sig in signals if sig.name in UNANSWERED)
-    others = sum(sig.contribution for sig in signals if sig.name not in UNANSWERED)
+    others = sum(sig.contribution for sig in signals if sig.name not in UNANSWERED) + more
     return round(clamp(others + min(unanswered, s.unanswered_cap)), 3)
 
 
