@@ -323,18 +323,16 @@ class CustomerCard(QScrollArea):
         groups = customer_groups(self.ws, self.customer_id) if self.customer_id else []
         self.groups_title.setVisible(bool(groups))
         for group in groups[:6]:
-            sample = str(group.get("sample") or "")
-            sample = sample if len(sample) < 70 else sample[:69] + "…"
+            full = str(group.get("sample") or "")
+            sample = full if len(full) < 70 else full[:69] + "…"
             button = QPushButton(f"{group['size']}×  “{sample}”")
             button.setToolTip(
-                f"“{html.escape(str(group.get('sample') or ''))}”<br>"
-                "Open every post of this group, to answer each of them"
+                f"“{html.escape(full)}”<br>Open every post of this group, to answer each of them"
             )
             button.setStyleSheet("text-align: left;")
             # A button never wraps its text: left to its own width, a long sample made the whole
             # card wider than the panel and cut every flag reason off at the right edge.
             button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            button.setMinimumWidth(1)  # an explicit minimum overrides the text's width
             button.clicked.connect(
                 lambda _=False, gid=int(group["id"]): self.group_requested.emit(gid)
             )
