@@ -213,3 +213,34 @@ def test_worker_processes_give_the_same_results_as_this_process() -> None:
     with WorkerPool(2, 12) as pool:
         remote = [r for _, found in pool.map(chunks) for r in found]
     assert remote == analyse(rows, default_detector(12), DefaultSentiment())
+
+
+def test_the_analysis_cache_reads_texts_that_differ_in_long_numbers_once() -> None:
+    from console.triage.analysis import Cache, analyse, cache_key
+    from console.triage.language import default_detector
+
+    class Counting(DefaultSentiment):
+        def __init__(self) -> None:
+            self.read: list[str] = []
+
+        def score(self, text: str, language: str | None) -> float:
+            self.read.append(text)
+            return super().score(text, language)
+
+    texts = [
+        "Order 4410923 has still not arrived, this is terrible",
+        "Order 9981234 has still not arrived, this is terrible",
+        "Order 12 has still not arrived, this is terrible",
+        "I <3 you all, order 55512 arrived",
+        "I <0 you all, order 55512 arrived",  # a short number is read: VADER knows "<3"
+        "Ordine 7734411 non è ancora arrivato, pessimo servizio",
+    ]
+    rows = [(i, t, None, None) for i, t in enumerate(texts)]
+    scorer = Counting()
+    cache: Cache = {}
+    cached = analyse(rows, default_detector(12), scorer, cache)
+    assert scorer.read == [texts[0], texts[2], texts[3], texts[4], texts[5]]
+    # The answers are those of reading every text.
+    assert cached == analyse(rows, default_detector(12), DefaultSentiment())
+    assert cached[3][1] != cached[4][1]
+    assert cache_key("ring 0612345678 or 12-34") == "ring 0000000000 or 12-34"
