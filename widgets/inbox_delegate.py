@@ -23,12 +23,15 @@ from console.storage.metrics import AT_RISK_S
 from console.triage.flagbits import FLAG_BITS
 from widgets.icons import IconCache
 from widgets.inbox_model import ROW_ROLE
-from widgets.theme import FLAG_LABELS, FLAG_ORDER, Theme
+from widgets.theme import FLAG_LABELS, FLAG_ORDER, FLAG_SHORT_LABELS, Theme
 from widgets.timefmt import ago, when
 
 ROW_HEIGHT = 70
 ICON = 28
 PAD = 12
+#: Characters of the account line (left of the badges) worth showing; with less room the
+#: badges shorten, and if even that leaves too little the line is left out, not cut to "Mu…".
+META_MIN_CHARS = 10
 
 
 def urgency(row: InboxRow, now: int) -> tuple[str, str | None]:
@@ -51,6 +54,23 @@ def initials(name: str) -> str:
     if len(parts) == 1:
         return parts[0][:2].upper()
     return (parts[0][0] + parts[-1][0]).upper()
+
+
+def badge_width(label: str, fm: QFontMetrics) -> int:
+    """The width a flag badge takes in a row, its gap to the next included."""
+    return fm.horizontalAdvance(label) + 12 + 4
+
+
+def badge_labels(
+    mask: int, room: int, fm: QFontMetrics, min_meta: int
+) -> list[tuple[FlagKind, str]]:
+    """The flag badges of a row (most urgent first), in full when they leave ``min_meta``
+    pixels of ``room`` for the account line, else in their short form."""
+    kinds = [kind for kind in FLAG_ORDER if mask & FLAG_BITS[kind]]
+    full = [(kind, FLAG_LABELS[kind]) for kind in kinds]
+    if room - sum(badge_width(label, fm) for _, label in full) >= min_meta:
+        return full
+    return [(kind, FLAG_SHORT_LABELS[kind]) for kind in kinds]
 
 
 class _Fonts:
@@ -203,11 +223,11 @@ class InboxDelegate(QStyledItemDelegate):
         x_right = right
         if row.assignee:
             x_right = self._avatar(painter, x_right, line3, fonts, row.assignee)
-        for kind in reversed(FLAG_ORDER):
-            if row.flag_mask & FLAG_BITS[kind]:
-                x_right = self._badge(
-                    painter, x_right, line3, fonts, FLAG_LABELS[kind], t.flag_color(kind)
-                )
+        min_meta = fm_small.averageCharWidth() * META_MIN_CHARS
+        for kind, label in reversed(
+            badge_labels(row.flag_mask, x_right - left, fm_small, min_meta)
+        ):
+            x_right = self._badge(painter, x_right, line3, fonts, label, t.flag_color(kind))
         parts = [row.account]
         if row.status != "open":
             parts.append(row.status)
@@ -217,7 +237,7 @@ class InboxDelegate(QStyledItemDelegate):
         painter.setFont(small)
         painter.setPen(muted)
         room = x_right - left - 8
-        if room > 30:
+        if room >= min_meta or fm_small.horizontalAdvance(meta) <= room:
             painter.drawText(
                 QRect(left, line3, room, fm_small.height() + 2),
                 int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),

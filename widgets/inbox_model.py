@@ -19,6 +19,7 @@ Signals:
 from __future__ import annotations
 
 import bisect
+import html
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,8 +36,10 @@ from console.domain import CHANNEL_LABELS, Channel
 from console.inbox_filter import InboxFilter
 from console.storage.db import Workspace
 from console.storage.inbox import PAGE, InboxRow, SortKey, inbox_page, inbox_rows
+from console.triage.flagbits import FLAG_BITS
 from widgets.bridge import QtBridge
 from widgets.tablemodel import ColumnsModel
+from widgets.theme import FLAG_LABELS, FLAG_ORDER
 from widgets.timefmt import ago
 
 Index = QModelIndex | QPersistentModelIndex
@@ -64,6 +67,33 @@ def _display(row: InboxRow, now: int) -> tuple[str, ...]:
         row.status,
         f"{row.priority:.0f}",
     )
+
+
+def row_tooltip(row: InboxRow) -> str:
+    """What hovering a row tells: the customer's words, where, and every flag in full.
+
+    Rich text with everything escaped: a customer's "<b>" is shown, never interpreted, and long
+    texts wrap.
+    """
+    text = f"{row.subject} — {row.snippet}" if row.subject else row.snippet
+    where = " · ".join(
+        part
+        for part in (
+            Channel(row.channel).label if row.channel in _CHANNEL_VALUES else row.channel,
+            row.account,
+            row.status if row.status != "open" else "",
+            " ".join(f"#{tag}" for tag in row.tags),
+        )
+        if part
+    )
+    flags = [FLAG_LABELS[kind] for kind in FLAG_ORDER if row.flag_mask & FLAG_BITS[kind]]
+    lines = [f"<b>{html.escape(row.customer)}</b>", html.escape(text), html.escape(where)]
+    if flags:
+        lines.append("Flags: " + html.escape(", ".join(flags)))
+    return "<p style='white-space:pre-wrap'>" + "<br>".join(lines) + "</p>"
+
+
+_CHANNEL_VALUES = {c.value for c in Channel}
 
 
 class InboxModel(ColumnsModel):
@@ -117,8 +147,8 @@ class InboxModel(ColumnsModel):
             return self._rows[conv_id]
         if role == ID_ROLE:
             return conv_id
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 2:
-            return self._rows[conv_id].snippet
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row_tooltip(self._rows[conv_id])
         return None
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008

@@ -38,6 +38,15 @@ FLAG_LABELS: dict[FlagKind, str] = {
     FlagKind.HIGH_REACH: "High reach",
 }
 
+#: The badges of a narrow inbox row (the tooltip and the customer card name them in full).
+FLAG_SHORT_LABELS: dict[FlagKind, str] = {
+    FlagKind.ESCALATING: "Esc",
+    FlagKind.BREACH: "Late",
+    FlagKind.REPEAT: "Rep",
+    FlagKind.DUPLICATES: "Dup",
+    FlagKind.HIGH_REACH: "Reach",
+}
+
 #: Order in which flag badges are shown: the most urgent first.
 FLAG_ORDER = (
     FlagKind.BREACH,

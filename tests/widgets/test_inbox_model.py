@@ -136,3 +136,52 @@ def test_filter_change_reloads(setup: Any) -> None:
     ws, _bus, model = setup
     model.set_filter(InboxFilter(channels=frozenset({Channel.SMS, Channel.MESSENGER})))
     assert set(ids(model)) == {conversation_of(ws, "sms-1"), conversation_of(ws, "m-1")}
+
+
+def test_a_rows_tooltip_names_its_flags_in_full_and_escapes_the_customers_words(
+    setup: Any,
+) -> None:
+    from dataclasses import replace
+
+    from PySide6.QtCore import Qt
+
+    from console.domain import FlagKind
+    from console.triage.flagbits import FLAG_BITS
+    from widgets.inbox_model import row_tooltip
+
+    _ws, _bus, model = setup
+    tip = model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    row = model.data(model.index(0, 0), ROW_ROLE)
+    assert tip == row_tooltip(row)
+    mask = FLAG_BITS[FlagKind.BREACH] | FLAG_BITS[FlagKind.HIGH_REACH]
+    odd = replace(
+        row, snippet="<b>refund</b> & now", flag_mask=mask, status="pending", tags=("vip",)
+    )
+    text = row_tooltip(odd)
+    assert "&lt;b&gt;refund&lt;/b&gt; &amp; now" in text and "<b>refund" not in text
+    assert "Flags: Late, High reach" in text
+    assert f"{odd.account} · pending · #vip" in text
+    assert "Flags" not in row_tooltip(replace(row, flag_mask=0))
+
+
+def test_a_narrow_row_shortens_its_badges_before_it_hides_the_account(qapp: Any) -> None:
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from console.domain import FlagKind
+    from console.triage.flagbits import FLAG_BITS
+    from widgets.inbox_delegate import badge_labels, badge_width
+
+    fm = QFontMetrics(QFont())
+    every = sum(FLAG_BITS.values())
+    full = badge_labels(every, 10_000, fm, 80)
+    assert [label for _, label in full] == [
+        "Late", "Escalating", "Repeat", "Duplicates", "High reach"
+    ]  # fmt: skip
+    needed = sum(badge_width(label, fm) for _, label in full) + 80
+    assert badge_labels(every, needed, fm, 80) == full
+    short = badge_labels(every, needed - 1, fm, 80)
+    assert [kind for kind, _ in short] == [kind for kind, _ in full]
+    assert [label for _, label in short] == ["Late", "Esc", "Rep", "Dup", "Reach"]
+    assert sum(badge_width(lb, fm) for _, lb in short) < needed - 80
+    one = badge_labels(FLAG_BITS[FlagKind.REPEAT], 200, fm, 80)
+    assert one == [(FlagKind.REPEAT, "Repeat")]
