@@ -12,14 +12,17 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
-import sqlite_utils
 
 from console.errors import NewerSchemaError, NotAWorkspaceError, StorageError
 from console.storage.schema import APPLICATION_ID, FTS_INSERT_TRIGGER, MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["SCHEMA_VERSION", "Workspace", "default_workspace_path"]
 
@@ -44,7 +47,8 @@ class Workspace:
 
     Attributes:
         path: the file.
-        db: the sqlite-utils ``Database`` (its ``conn`` is the raw connection).
+        db: a sqlite-utils ``Database`` on the connection, for scripts and ad-hoc tools; made on
+            first use (importing sqlite-utils costs the window's start about 0.1 s).
     """
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
@@ -59,7 +63,6 @@ class Workspace:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._thread = threading.get_ident()
         #: small per-connection memo for repeated reads (e.g. a search's matches while paging)
         self.memo: dict[Any, Any] = {}
@@ -164,6 +167,12 @@ class Workspace:
             "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?",
             (start,),
         )
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- transactions and queries ------------------------------------------------------------
 

@@ -102,3 +102,22 @@ def test_a_version_4_workspace_gets_the_plain_search_trigger(tmp_path: Path) -> 
             " author, text, created_at) VALUES ('x', 'e1', 1, 1, 'in', 'ann', 'zeppelin late', 0)"
         )
         assert ws.scalar("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'zeppelin'") == 1
+
+
+def test_the_sqlite_utils_view_is_made_on_first_use_only(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "ws.sqlite"
+    ws = Workspace(path)
+    assert ws.db is ws.db and {"messages", "customers"} <= set(ws.db.table_names())
+    # Opening a workspace (as the window does at start) does not import sqlite-utils.
+    code = (
+        "import sys; from console.storage.db import Workspace; "
+        f"Workspace({str(path)!r}); print('sqlite_utils' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
