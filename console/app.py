@@ -360,8 +360,15 @@ FREEZE_AFTER_MS = 1500
 
 
 def settle_memory() -> None:
-    """Collect what the start left behind, then freeze the survivors (``gc.freeze``)."""
+    """Load what the first actions need, collect what the start left behind, then freeze the
+    survivors (``gc.freeze``).
+
+    The triage engine is not imported before the first painted page (0.1 s of the start); it is
+    imported here, after the start, so that the first Take or Resolve does not wait for it.
+    """
     import gc
+
+    import console.triage.engine  # noqa: F401
 
     gc.collect()
     gc.freeze()

@@ -20,7 +20,6 @@ from console.domain import IncomingMessage, Status
 from console.storage import conversations as repo
 from console.storage.conversations import ActionResult
 from console.storage.db import Workspace
-from console.triage.engine import incremental_hook, retriage
 from services.channels.phone import LoggedCall, ensure_phone_account, ingest_call
 
 Clock = Callable[[], int]
@@ -45,6 +44,8 @@ class ConversationActions:
         if customers:
             # No inbound text changed: flags, deadlines and priorities move, same-issue counts
             # do not (recounting every text of a customer with 1,000 posts cost 200 ms a key).
+            from console.triage.engine import retriage
+
             retriage(self.ws, customers, clock=self.clock, message_ids=())
         conversations = frozenset(r.conversation_id for r in done)
         self.bus.publish(
@@ -128,6 +129,8 @@ def log_phone_call(
     """Store a call an agent logged (with triage), then tell the views: it joins the history.
 
     A phone account named for the first time is created as a phone account (not a sandbox)."""
+    from console.triage.engine import incremental_hook
+
     ensure_phone_account(ws, call.account)
     logged = ingest_call(ws, call, after_batch=incremental_hook(clock=clock))
     if logged.added and logged.conversation_id is not None:
@@ -153,6 +156,8 @@ def account_removed(
     ws: Workspace, bus: EventBus, customer_ids: Iterable[int], *, clock: Clock | None = None
 ) -> None:
     """An account went with its conversations: its customers' flags change, the views reload."""
+    from console.triage.engine import retriage
+
     ids = sorted(set(customer_ids))
     if ids:
         retriage(ws, ids, clock=clock)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from console.changes import CustomersChanged, EventBus, InboxChanged, MessagesChanged
 from console.storage import customers as repo
 from console.storage.db import Workspace
-from console.triage.engine import retriage
 
 Clock = Callable[[], int]
 
@@ -27,6 +26,8 @@ class CustomerActions:
         return frozenset(repo.conversation_ids_of(self.ws, customer_ids))
 
     def _publish(self, customer_ids: list[int], reason: str, source: object | None) -> None:
+        from console.triage.engine import retriage  # imported after the window's start
+
         retriage(self.ws, customer_ids, clock=self.clock)
         conversations = self._conversations(customer_ids)
         self.bus.publish(

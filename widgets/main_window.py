@@ -46,7 +46,6 @@ from console.storage.customers import customer_summary, find_customers
 from console.storage.db import Workspace
 from console.storage.inbox import InboxRow
 from console.storage.metrics import agent_names, list_accounts
-from console.triage.engine import rebuild
 from console.triage.settings import load_settings, save_settings
 from console.triage.views import group_posts
 from services.conversations import ConversationActions
@@ -779,6 +778,8 @@ class MainWindow(QMainWindow):
 
     def start_rebuild(self) -> Job | None:
         def work(ws: Workspace, progress: Any, cancelled: Any) -> dict[str, Any]:
+            from console.triage.engine import rebuild
+
             report = rebuild(ws, progress=progress, cancelled=cancelled, clock=self.clock)
             result: dict[str, Any] = report.to_json()
             return result
