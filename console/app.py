@@ -9,6 +9,7 @@ the app, the ``screenshot`` command and the end-to-end tests); :func:`run_gui` i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # PySide6 before qasync: qasync picks the Qt binding that is already imported.
-from PySide6.QtCore import QSettings, QThread, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QThread, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QProgressBar, QVBoxLayout, QWidget
 
 from console.changes import EventBus
@@ -149,7 +150,7 @@ def build_window(
         from services.secrets import SecretStore
         from widgets.accounts_dialog import AccountsDialog
 
-        client = channels.client if channels is not None else _test_client
+        client = channels.client if channels is not None and channels.client else _test_client
         from services.conversations import account_removed
 
         dialog = AccountsDialog(ws, SecretStore(), client, window.tasks, parent=window)
@@ -181,12 +182,6 @@ def build_window(
         templates_dialog=templates,
         import_work=_import_work,
     )
-    if outbox is not None:
-        from widgets.outbox_view import OutboxButton
-
-        parts.status_widgets.append(
-            lambda window: OutboxButton(ws, outbox, bridge, clock_fn, parent=window)
-        )
     window = MainWindow(
         ws,
         bridge,
@@ -200,8 +195,6 @@ def build_window(
     bridge.setParent(window)
     composer_widget = window.composer
     if composer_widget is not None:
-        if outbox is not None:
-            composer_widget.queued.connect(lambda *_: outbox.notify())
         composer_widget.resolve_requested.connect(
             lambda ids: _resolve_all(window, actions, [int(i) for i in ids])
         )
@@ -215,12 +208,27 @@ def build_window(
                 else None
             )
         )
-    return Running(window=window, bus=bus, bridge=bridge, ws=ws)
+    running = Running(window=window, bus=bus, bridge=bridge, ws=ws)
+    if outbox is not None:
+        attach_outbox(running, outbox, clock_fn)
+    return running
+
+
+def attach_outbox(running: Running, outbox: Any, clock_fn: Callable[[], int] = clock) -> None:
+    """Show ``outbox``'s state in the window's status bar and wake it when a reply is queued."""
+    from widgets.outbox_view import OutboxButton
+
+    window = running.window
+    button = OutboxButton(running.ws, outbox, running.bridge, clock_fn, parent=window)
+    window.add_status_widget(button)
+    if window.composer is not None:
+        window.composer.queued.connect(lambda *_: outbox.notify())
 
 
 @dataclass
 class Channels:
-    """The running channel machinery the accounts dialog talks to."""
+    """The running channel machinery the accounts dialog talks to (``client`` is None until
+    the app's HTTP client exists, a moment after the window's first paint)."""
 
     client: Any
     account_changed: Callable[[int], None]
@@ -378,14 +386,56 @@ async def _run_window(
     app: QApplication, ws: Workspace, *, started: Callable[[Running], None] | None = None
 ) -> None:
     """The window with the outbox worker and the channel sync running beside it, until the
-    window closes. ``started(running)`` is called once the window shows (for tests)."""
+    window closes. ``started(running)`` is called once the window shows (for tests).
+
+    The window shows first: the HTTP client, the channel adapters, the outbox and the sync
+    (httpx and every adapter module, 0.1-0.2 s of imports) start once its first page is painted.
+    A reply queued meanwhile waits in the durable outbox, which sends it when it starts.
+    """
+    bus = EventBus()
+
+    def account_changed(account_id: int) -> None:
+        if machinery:
+            pool, outbox, sync = machinery
+            pool.forget(account_id)
+            outbox.resume_account(account_id)
+            sync.start_account(account_id)
+
+    def account_gone(account_id: int) -> None:
+        if machinery:
+            pool, _outbox, sync = machinery
+            pool.forget(account_id)
+            sync.stop_account(account_id)
+
+    machinery: list[Any] = []
+    channels = Channels(None, account_changed, account_gone)
+    running = build_window(ws, bus=bus, channels=channels)
+    window = running.window
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)
+    window.closed.connect(quit_event.set)
+    painted = asyncio.Event()
+    watch = _FirstPaint(window.inbox.view.viewport(), painted.set)
+    window.show()
+    # Once started, what the start made (modules, widgets, caches: a few hundred thousand
+    # objects) lives as long as the window; frozen out of the collector, an occasional full
+    # collection no longer scans them all (on 1M messages one took 36 ms in the middle of
+    # scrolling; after the freeze the same page paints in 9 ms).
+    QTimer.singleShot(FREEZE_AFTER_MS, settle_memory)
+    if started is not None:
+        started(running)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(painted.wait(), FIRST_PAINT_WAIT_S)
+    watch.stop()
+    if quit_event.is_set():
+        return
+
     import httpx
 
     from services.channels.pool import AdapterPool
     from services.outbox import Outbox
     from services.sync import SyncService
 
-    bus = EventBus()
     # One client for the whole app; every request has a timeout (the adapters set their own too).
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as client:
         pool = AdapterPool(ws, client)
@@ -395,33 +445,11 @@ async def _run_window(
             log.warning("channel credentials are not available: %s", exc)
         outbox = Outbox(ws, pool, time.time, bus)
         sync = SyncService(ws, pool, bus, time.time)
-
-        def account_changed(account_id: int) -> None:
-            pool.forget(account_id)
-            outbox.resume_account(account_id)
-            sync.start_account(account_id)
-
-        def account_gone(account_id: int) -> None:
-            pool.forget(account_id)
-            sync.stop_account(account_id)
-
-        running = build_window(
-            ws, bus=bus, outbox=outbox, channels=Channels(client, account_changed, account_gone)
-        )
-        window = running.window
+        channels.client = client
+        machinery.extend((pool, outbox, sync))
+        attach_outbox(running, outbox)
         window.tasks.spawn(outbox.run(), "sending replies")
         window.tasks.spawn(sync.run(), "fetching messages")
-        quit_event = asyncio.Event()
-        app.aboutToQuit.connect(quit_event.set)
-        window.closed.connect(quit_event.set)
-        window.show()
-        # Once started, what the start made (modules, widgets, caches: a few hundred thousand
-        # objects) lives as long as the window; frozen out of the collector, an occasional full
-        # collection no longer scans them all (on 1M messages one took 36 ms in the middle of
-        # scrolling; after the freeze the same page paints in 9 ms).
-        QTimer.singleShot(FREEZE_AFTER_MS, settle_memory)
-        if started is not None:
-            started(running)
         try:
             await quit_event.wait()
         finally:
@@ -429,6 +457,28 @@ async def _run_window(
             await sync.stop()
             window.tasks.cancel_all()
             await pool.aclose()
+
+
+#: The longest the channel machinery waits for the window's first paint before it starts.
+FIRST_PAINT_WAIT_S = 2.0
+
+
+class _FirstPaint(QObject):
+    """Calls ``then()`` at the first paint of ``target`` (an event filter, removed by stop)."""
+
+    def __init__(self, target: QObject, then: Callable[[], None]) -> None:
+        super().__init__()
+        self.target = target
+        self.then = then
+        target.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.then()
+        return False
+
+    def stop(self) -> None:
+        self.target.removeEventFilter(self)
 
 
 def run_gui(ctx: Context) -> int:

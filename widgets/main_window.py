@@ -190,6 +190,16 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.agent_label)
         bar.addPermanentWidget(self.workspace_label)
 
+    def add_status_widget(self, widget: QWidget) -> None:
+        """A permanent status-bar widget added after the start, before the agent's name."""
+        bar = self.statusBar()
+        for label in (self.agent_label, self.workspace_label):
+            bar.removeWidget(label)
+        bar.addPermanentWidget(widget)
+        for label in (self.agent_label, self.workspace_label):
+            bar.addPermanentWidget(label)
+            label.show()
+
     def _act(
         self,
         name: str,

@@ -21,15 +21,17 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from console.domain import Channel, Direction, IncomingMessage, to_epoch, utcnow
 from console.errors import ConsoleError, RejectedError
 from console.storage.accounts import Account, add_account, find_account
 from console.storage.db import Workspace
 from console.storage.ingest import AfterBatch, Ingestor
+
+if TYPE_CHECKING:
+    import httpx
+
 from services.channels.base import (
     AccountConfig,
     Capabilities,

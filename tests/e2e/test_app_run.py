@@ -62,3 +62,72 @@ def test_a_queued_reply_leaves_through_the_sandbox_while_the_window_runs(
     item = list_outbox(ws)[0]
     assert item["remote_id"].startswith("sandbox:")
     ws.close()
+
+
+FIRST_PAINT_PROBE = """
+import asyncio, json, os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+import qasync
+from console.app import _run_window
+from console.storage.db import Workspace
+
+app = QApplication(["agent-console"])
+ws = Workspace(sys.argv[1])
+seen = {}
+
+class Watch(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and "paint" not in seen:
+            seen["paint"] = {m: m in sys.modules for m in ("httpx", "services.outbox")}
+        return False
+
+def started(running):
+    window = running.window
+    watch = Watch(window)
+    window.inbox.view.viewport().installEventFilter(watch)
+
+    async def later():
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            names = [b.objectName() for b in window.statusBar().findChildren(QObject)]
+            if "outboxButton" in names:
+                break
+        seen["outbox_button"] = "outboxButton" in names
+        seen["after"] = {m: m in sys.modules for m in ("httpx", "services.outbox")}
+        window.close()
+
+    asyncio.ensure_future(later())
+
+qasync.run(_run_window(app, ws, started=started))
+print(json.dumps(seen))
+"""
+
+
+def test_the_window_paints_its_inbox_before_the_channel_machinery_loads(tmp_path: Path) -> None:
+    """httpx, the adapters and the outbox load after the first paint (a faster start), and the
+    outbox then shows in the status bar as before."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "ws.sqlite"
+    ws = Workspace(path)
+    build_inbox(ws, NOW)
+    ws.close()
+    env = {**__import__("os").environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_PAINT_PROBE, str(path)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen.get("paint") == {"httpx": False, "services.outbox": False}
+    assert seen["outbox_button"] is True
+    assert seen["after"] == {"httpx": True, "services.outbox": True}
