@@ -225,7 +225,7 @@ class InboxDelegate(QStyledItemDelegate):
             x_right = self._avatar(painter, x_right, line3, fonts, row.assignee)
         min_meta = fm_small.averageCharWidth() * META_MIN_CHARS
         for kind, label in reversed(
-            badge_labels(row.flag_mask, x_right - left, fm_small, min_meta)
+            badge_labels(row.flag_mask, x_right - left - 8, fm_small, min_meta)
         ):
             x_right = self._badge(painter, x_right, line3, fonts, label, t.flag_color(kind))
         parts = [row.account]
