@@ -138,13 +138,15 @@ def inbound_posts(
 ) -> list[tuple[int, int, int, int, str, int | None, float | None]]:
     """(id, customer id, norm_hash, created_at, text, dup_group, sentiment) of the customers'
     inbound posts."""
-    rows = ws.conn.execute(
+    # The columns come back as the types above (INTEGER, TEXT and REAL columns, norm_hash not
+    # NULL here): no conversion per row (a rebuild reads 600,000).
+    rows: list[tuple[int, int, int, int, str, int | None, float | None]] = ws.conn.execute(
         "SELECT m.id, m.customer_id, m.norm_hash, m.created_at, m.text, m.dup_group, m.sentiment"
         " FROM json_each(?) j JOIN messages m ON m.customer_id = j.value"
         " WHERE m.direction = 'in' AND m.norm_hash IS NOT NULL",
         (_ids(customer_ids),),
     ).fetchall()
-    return [(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]), r[5], r[6]) for r in rows]
+    return rows
 
 
 def duplicate_groups_of(ws: Workspace, customer_ids: Iterable[int]) -> dict[str, int]:
@@ -343,12 +345,12 @@ def identity_rows(
     ws: Workspace, customer_ids: Iterable[int]
 ) -> list[tuple[int, str, str, int | None]]:
     """(customer id, channel, handle, followers)."""
-    rows = ws.conn.execute(
+    rows: list[tuple[int, str, str, int | None]] = ws.conn.execute(
         "SELECT i.customer_id, i.channel, i.handle, i.followers FROM json_each(?) j"
         " JOIN identities i ON i.customer_id = j.value",
         (_ids(customer_ids),),
     ).fetchall()
-    return [(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
+    return rows  # INTEGER and TEXT columns: already int and str
 
 
 def conversation_rows(ws: Workspace, customer_ids: Iterable[int]) -> list[dict[str, Any]]:
