@@ -23,7 +23,7 @@ from console.storage.metrics import AT_RISK_S
 from console.triage.flagbits import FLAG_BITS
 from widgets.icons import IconCache
 from widgets.inbox_model import ROW_ROLE
-from widgets.theme import FLAG_LABELS, FLAG_ORDER, FLAG_SHORT_LABELS, Theme
+from widgets.theme import FLAG_LABELS, FLAG_SHORT_LABELS, Theme, flags_in_order
 from widgets.timefmt import ago, when
 
 ROW_HEIGHT = 70
@@ -56,9 +56,14 @@ def initials(name: str) -> str:
     return (parts[0][0] + parts[-1][0]).upper()
 
 
+#: A flag badge: padding around its label, and the gap to the next badge.
+BADGE_PADDING = 12
+BADGE_GAP = 4
+
+
 def badge_width(label: str, fm: QFontMetrics) -> int:
     """The width a flag badge takes in a row, its gap to the next included."""
-    return fm.horizontalAdvance(label) + 12 + 4
+    return fm.horizontalAdvance(label) + BADGE_PADDING + BADGE_GAP
 
 
 def badge_labels(
@@ -66,7 +71,7 @@ def badge_labels(
 ) -> list[tuple[FlagKind, str]]:
     """The flag badges of a row (most urgent first), in full when they leave ``min_meta``
     pixels of ``room`` for the account line, else in their short form."""
-    kinds = [kind for kind in FLAG_ORDER if mask & FLAG_BITS[kind]]
+    kinds = flags_in_order(mask)
     full = [(kind, FLAG_LABELS[kind]) for kind in kinds]
     if room - sum(badge_width(label, fm) for _, label in full) >= min_meta:
         return full
@@ -249,7 +254,7 @@ class InboxDelegate(QStyledItemDelegate):
         self, painter: QPainter, right: int, top: int, fonts: _Fonts, label: str, color: QColor
     ) -> int:
         fm, font = fonts.fm_small, fonts.small
-        width = fm.horizontalAdvance(label) + 12
+        width = fm.horizontalAdvance(label) + BADGE_PADDING
         height = fm.height() + 2
         box = QRectF(right - width, top, width, height)
         fill = QColor(color)
@@ -260,7 +265,7 @@ class InboxDelegate(QStyledItemDelegate):
         painter.setPen(color)
         painter.setFont(font)
         painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), label)
-        return right - width - 4
+        return right - width - BADGE_GAP
 
     def _avatar(self, painter: QPainter, right: int, top: int, fonts: _Fonts, name: str) -> int:
         side = fonts.fm_small.height() + 2

@@ -36,10 +36,9 @@ from console.domain import CHANNEL_LABELS, Channel
 from console.inbox_filter import InboxFilter
 from console.storage.db import Workspace
 from console.storage.inbox import PAGE, InboxRow, SortKey, inbox_page, inbox_rows
-from console.triage.flagbits import FLAG_BITS
 from widgets.bridge import QtBridge
 from widgets.tablemodel import ColumnsModel
-from widgets.theme import FLAG_LABELS, FLAG_ORDER
+from widgets.theme import FLAG_LABELS, flags_in_order
 from widgets.timefmt import ago
 
 Index = QModelIndex | QPersistentModelIndex
@@ -52,11 +51,15 @@ COLUMNS = ("Customer", "Channel", "Message", "Account", "Waiting", "Status", "Pr
 WAITING_COLUMN = COLUMNS.index("Waiting")
 
 
-def _display(row: InboxRow, now: int) -> tuple[str, ...]:
+def _channel_label(channel: str) -> str:
     try:
-        channel = CHANNEL_LABELS[Channel(row.channel)]
+        return CHANNEL_LABELS[Channel(channel)]
     except ValueError:
-        channel = row.channel
+        return channel
+
+
+def _display(row: InboxRow, now: int) -> tuple[str, ...]:
+    channel = _channel_label(row.channel)
     waiting = ago(now - row.waiting_since) if row.waiting_since is not None else ""
     return (
         row.customer,
@@ -79,21 +82,18 @@ def row_tooltip(row: InboxRow) -> str:
     where = " · ".join(
         part
         for part in (
-            Channel(row.channel).label if row.channel in _CHANNEL_VALUES else row.channel,
+            _channel_label(row.channel),
             row.account,
             row.status if row.status != "open" else "",
             " ".join(f"#{tag}" for tag in row.tags),
         )
         if part
     )
-    flags = [FLAG_LABELS[kind] for kind in FLAG_ORDER if row.flag_mask & FLAG_BITS[kind]]
+    flags = [FLAG_LABELS[kind] for kind in flags_in_order(row.flag_mask)]
     lines = [f"<b>{html.escape(row.customer)}</b>", html.escape(text), html.escape(where)]
     if flags:
         lines.append("Flags: " + html.escape(", ".join(flags)))
     return "<p style='white-space:pre-wrap'>" + "<br>".join(lines) + "</p>"
-
-
-_CHANNEL_VALUES = {c.value for c in Channel}
 
 
 class InboxModel(ColumnsModel):

@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from console.domain import Channel, FlagKind
+from console.triage.flagbits import bit
 
 THEMES = ("light", "dark")
 
@@ -55,6 +56,11 @@ FLAG_ORDER = (
     FlagKind.DUPLICATES,
     FlagKind.HIGH_REACH,
 )
+
+
+def flags_in_order(mask: int) -> list[FlagKind]:
+    """The flags of a ``flag_mask``, the most urgent first (:data:`FLAG_ORDER`)."""
+    return [kind for kind in FLAG_ORDER if mask & bit(kind)]
 
 
 @dataclass(frozen=True, slots=True)
