@@ -28,6 +28,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from console import gcpause
 from console.domain import (
     STREAM_SILENCE_S,
     Channel,
@@ -176,6 +177,7 @@ class Ingestor:
                     report.absorb(result)
                     if progress is not None:
                         progress(len(batch))
+            gcpause.collect_young()
         return report
 
     def ensure_account(self, channel: Channel, name: str, handle: str | None = None) -> int:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from console import gcpause
 from console.domain import FlagKind
 from console.storage import triage_repo as repo
 from console.storage.db import Workspace
@@ -203,6 +204,7 @@ def _merge_counts(into: dict[str, int], more: dict[str, int]) -> None:
         into[kind] = into.get(kind, 0) + n
 
 
+@gcpause.paused()
 def rebuild(
     ws: Workspace,
     *,
@@ -219,6 +221,8 @@ def rebuild(
     Language and sentiment are computed for inbound messages that have none (all of them again
     with ``rescore=True``), in ``workers`` processes when there are many (default: up to two, one
     per core). Progress counts analysed messages, then customers.
+
+    The cyclic garbage collector pauses meanwhile (:mod:`console.gcpause`).
     """
     started = time.perf_counter()
     ctx = TriageContext.open(ws, clock=clock, detector=detector, scorer=scorer)
@@ -232,6 +236,7 @@ def rebuild(
     def step(n: int) -> bool:
         nonlocal done
         done += n
+        gcpause.collect_young()
         if progress is not None:
             progress(min(done, total), total)
         return not (cancelled is not None and cancelled())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from console import gcpause
 from console.domain import IncomingMessage
 from console.errors import ImportFormatError
 from console.storage.db import Workspace
@@ -172,7 +173,8 @@ def run_import(
 
     try:
         ingestor = Ingestor(ws, after_batch=after_batch, batches_per_commit=BATCHES_PER_COMMIT)
-        report = ingestor.ingest(records(), progress=on_batch)
+        with gcpause.paused():
+            report = ingestor.ingest(records(), progress=on_batch)
     finally:
         close = getattr(items, "close", None)
         if close is not None:

@@ -115,8 +115,10 @@ def _work(
     """
     import threading
 
+    from console import gcpause
     from console.triage import analysis
 
+    gcpause.pause_for_good()
     ready: queue_module.Queue[bytes | None] = queue_module.Queue(QUEUE_CHUNKS)
 
     def send() -> None:
@@ -141,6 +143,7 @@ def _work(
                 warming.join()
                 warming = None
             put("chunk", _pack(chunk, min_letters))
+            gcpause.collect_young()
         put("done", None)
     except BaseException as exc:  # noqa: BLE001 -- the importing process raises it
         try:
