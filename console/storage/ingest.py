@@ -28,7 +28,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from console import gcpause
 from console.domain import (
     STREAM_SILENCE_S,
     Channel,
@@ -177,7 +176,6 @@ class Ingestor:
                     report.absorb(result)
                     if progress is not None:
                         progress(len(batch))
-            gcpause.collect_young()
         return report
 
     def ensure_account(self, channel: Channel, name: str, handle: str | None = None) -> int:
