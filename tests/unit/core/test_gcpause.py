@@ -103,10 +103,7 @@ def _collector_state(_: int) -> bool:
 
 
 def test_pool_workers_run_with_the_collector_off() -> None:
-    class Pool(OrderedPool):
-        pass
-
-    with Pool(1) as pool:
+    with OrderedPool(1) as pool:
         results = [result for _, result in pool._map(_collector_state, [1, 2])]
     assert results == [False, False]
     assert gc.isenabled(), "the calling process keeps its collector"
