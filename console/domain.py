@@ -145,6 +145,9 @@ class IncomingMessage:
     #: ``fingerprint(normalize_for_duplicates(text))`` of an inbound text when the reader already
     #: computed it (console.textutil); None: the ingest computes it.
     norm_hash: int | None = None
+    #: ``extra`` as the JSON the messages table stores, when the reader already encoded it
+    #: (``console.textutil.extra_json``); None: the ingest encodes it.
+    extra_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

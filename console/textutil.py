@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
+from typing import Any
 
 _MENTION = re.compile(r"(?<![\w@])@\w+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -36,6 +38,15 @@ def fingerprint(normalized: str) -> int | None:
         return None
     digest = hashlib.blake2b(normalized.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
+
+
+#: json.dumps(extra, ensure_ascii=False, default=str) without building an encoder per message.
+_EXTRA_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def extra_json(extra: dict[str, Any]) -> str | None:
+    """A message's ``extra`` as the messages table stores it (None when it has nothing)."""
+    return _EXTRA_JSON(extra) if extra else None
 
 
 def snippet(text: str, limit: int = 160) -> str:

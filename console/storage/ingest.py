@@ -38,12 +38,10 @@ from console.domain import (
     utcnow,
 )
 from console.storage.db import Workspace
-from console.textutil import fingerprint, normalize_for_duplicates, snippet
+from console.textutil import extra_json, fingerprint, normalize_for_duplicates, snippet
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-#: json.dumps(extra, ensure_ascii=False, default=str) without building an encoder per message.
-_EXTRA_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 SNIPPET_CHARS = 160
 #: A commit group of this many records or more is indexed for search in one statement at its end
@@ -545,7 +543,7 @@ class _BatchWriter:
                 norm_hash,
                 "sent" if rec.direction == Direction.OUT else None,
                 0 if _is_stream(rec, channel) or not channel.is_public else 1,
-                _EXTRA_JSON(rec.extra) if rec.extra else None,
+                rec.extra_json if rec.extra_json is not None else extra_json(rec.extra),
                 rec.sentiment if rec.direction == Direction.IN else None,
             )
         )

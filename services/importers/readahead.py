@@ -34,7 +34,7 @@ from typing import Any
 
 from console.domain import Channel, Direction, IncomingMessage
 from console.errors import ImportFormatError
-from console.textutil import fingerprint, normalize_for_duplicates
+from console.textutil import extra_json, fingerprint, normalize_for_duplicates
 from services.importers import ParseProblem, parser_for
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,9 @@ _DIRECTIONS = {d.value: d for d in Direction}
 #   ("chunk", [record tuple or (line, message) of a problem, ...])
 #   ("done", None) | ("error", exception)
 # A record tuple is the IncomingMessage fields in their order, channel and direction as their
-# values, the language and sentiment as analysed (the sentiment None when not analysed), and the
-# duplicate fingerprint of an inbound text; a problem is a 2-tuple.
+# values, the language and sentiment as analysed (the sentiment None when not analysed), the
+# duplicate fingerprint of an inbound text and the JSON of ``extra`` (the importing process stores
+# it as it comes); a problem is a 2-tuple.
 
 
 def _pack(items: list[Any], min_letters: int | None) -> list[tuple[Any, ...]]:
@@ -97,6 +98,7 @@ def _pack(items: list[Any], min_letters: int | None) -> list[tuple[Any, ...]]:
                 item.extra,
                 sentiment,
                 fingerprint(normalize_for_duplicates(item.text)) if inbound else None,
+                extra_json(item.extra),
             )
         )
     return out
@@ -159,7 +161,7 @@ def _work(
 def _unpack(item: tuple[Any, ...]) -> Any:
     if len(item) == 2:
         return ParseProblem(item[0], item[1])
-    # the remaining fields in order, then the sentiment and the fingerprint
+    # the remaining fields in order, then the sentiment, the fingerprint and the extra JSON
     return IncomingMessage(_CHANNELS[item[0]], item[1], item[2], _DIRECTIONS[item[3]], *item[4:])
 
 

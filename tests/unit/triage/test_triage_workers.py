@@ -10,7 +10,7 @@ import pytest
 
 from console.domain import Direction, IncomingMessage
 from console.storage.db import Workspace
-from console.textutil import fingerprint, normalize_for_duplicates
+from console.textutil import extra_json, fingerprint, normalize_for_duplicates
 from console.triage.engine import after_import
 from services.importers import run_import
 from tests.helpers.bench import bench_module
@@ -28,7 +28,7 @@ def small_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 STATE = {
-    "messages": "SELECT id, language, sentiment, dup_group FROM messages ORDER BY id",
+    "messages": "SELECT id, language, sentiment, dup_group, extra FROM messages ORDER BY id",
     "flags": "SELECT customer_id, kind, score, reasons, message_ids FROM flags"
     " ORDER BY customer_id, kind",
     "customers": "SELECT id, language, flag_mask, priority FROM customers ORDER BY id",
@@ -87,15 +87,17 @@ def test_the_reader_yields_what_the_parser_yields_problems_included(
         str(p) for p in expected if not hasattr(p, "external_id")
     ]
     # without analysis the records are the parser's own, field for field, with the duplicate
-    # fingerprint of each inbound text computed
+    # fingerprint of each inbound text and the JSON of each extra computed
     records = [i for i in got if isinstance(i, IncomingMessage)]
-    assert [replace(i, norm_hash=None) for i in records] == [
+    assert [replace(i, norm_hash=None, extra_json=None) for i in records] == [
         i for i in expected if isinstance(i, IncomingMessage)
     ]
     inbound = [i for i in records if i.direction == Direction.IN]
     assert len(inbound) > 1000
     assert all(i.norm_hash == fingerprint(normalize_for_duplicates(i.text)) for i in inbound)
     assert all(i.norm_hash is None for i in records if i.direction != Direction.IN)
+    assert all(i.extra_json == extra_json(i.extra) for i in records)
+    assert sum(1 for i in records if i.extra_json is not None) > 100
 
 
 def test_a_reader_killed_mid_import_costs_no_message(small_jsonl: Path, tmp_path: Path) -> None:
