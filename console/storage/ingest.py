@@ -543,7 +543,10 @@ class _BatchWriter:
                 norm_hash,
                 "sent" if rec.direction == Direction.OUT else None,
                 0 if _is_stream(rec, channel) or not channel.is_public else 1,
-                rec.extra_json if rec.extra_json is not None else extra_json(rec.extra),
+                # the reader's JSON; nothing to encode for the many messages without extra
+                rec.extra_json
+                if rec.extra_json is not None or not rec.extra
+                else extra_json(rec.extra),
                 rec.sentiment if rec.direction == Direction.IN else None,
             )
         )
