@@ -30,6 +30,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -81,8 +82,20 @@ def jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def bare_insert_all(rows: Iterator[dict[str, Any]], folder: Path) -> tuple[int, float]:
-    """(rows, seconds) of one sqlite-utils ``insert_all`` of ``rows`` into a fresh table."""
+def cpu_seconds() -> tuple[float, float]:
+    """(this process, its finished child processes): user plus system CPU-seconds so far.
+
+    Children count once they have exited and been waited for: the import's reader process when
+    the import ends, the triage's worker processes when the triage ends.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def bare_insert_all(rows: Iterator[dict[str, Any]], folder: Path) -> tuple[int, float, float]:
+    """(rows, seconds, CPU-seconds) of one sqlite-utils ``insert_all`` of ``rows`` into a fresh
+    table."""
     path = folder / "bare.sqlite"
     counted = 0
 
@@ -92,6 +105,7 @@ def bare_insert_all(rows: Iterator[dict[str, Any]], folder: Path) -> tuple[int, 
             counted += 1
             yield row
 
+    cpu_start = cpu_seconds()[0]
     started = time.perf_counter()
     db = sqlite_utils.Database(path)
     db.conn.execute("PRAGMA journal_mode=WAL")
@@ -100,9 +114,10 @@ def bare_insert_all(rows: Iterator[dict[str, Any]], folder: Path) -> tuple[int, 
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.conn.close()
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds()[0] - cpu_start
     for leftover in folder.glob("bare.sqlite*"):
         leftover.unlink()
-    return counted, seconds
+    return counted, seconds, cpu
 
 
 # -- our import -----------------------------------------------------------------------------------
@@ -119,14 +134,17 @@ def one_import(path: Path, fmt: str, folder: Path, *, keep: bool) -> dict[str, A
     target = folder / "ws.sqlite"
     ws = Workspace(target)
     try:
+        cpu_start = cpu_seconds()
         started = time.perf_counter()
         summary = run_import(ws, path, fmt)
         imported = time.perf_counter() - started
+        cpu_imported = cpu_seconds()
         report = summary.report
         triage_s = 0.0
         if report is not None and report.added:
             triage_s = after_import(ws, report).seconds
         total = time.perf_counter() - started
+        cpu_end = cpu_seconds()
         ws.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         messages = summary.added
     finally:
@@ -137,6 +155,9 @@ def one_import(path: Path, fmt: str, folder: Path, *, keep: bool) -> dict[str, A
         "import_s": imported,
         "triage_s": triage_s,
         "total_s": total,
+        # CPU-seconds of this process and of the child processes, import then triage
+        "import_cpu": [cpu_imported[i] - cpu_start[i] for i in (0, 1)],
+        "triage_cpu": [cpu_end[i] - cpu_imported[i] for i in (0, 1)],
         "bytes": workspace_bytes(target),
     }
     if not keep:
@@ -154,7 +175,7 @@ def bench_file(
 ) -> dict[str, Any]:
     """Median/min/max of every figure over ``runs`` runs, imports and baseline interleaved."""
     imports: list[dict[str, Any]] = []
-    bare: list[tuple[int, float]] = []
+    bare: list[tuple[int, float, float]] = []
     for run in range(1, runs + 1):
         log(f"{path.name}: run {run}/{runs}: import + triage")
         imports.append(one_import(path, fmt, folder, keep=False))
@@ -164,7 +185,13 @@ def bench_file(
     rows_count = bare[-1][0]
     import_rate = [i["messages"] / i["import_s"] for i in imports]
     triage_rate = [i["messages"] / i["total_s"] for i in imports]
-    bare_rate = [n / s for n, s in bare]
+    bare_rate = [n / s for n, s, _ in bare]
+    cpu = {
+        f"{phase}_{who}": figures([i[f"{phase}_cpu"][k] for i in imports], 1)
+        for phase in ("import", "triage")
+        for k, who in enumerate(("this_process", "child_processes"))
+    }
+    cpu["all"] = figures([sum(i["import_cpu"]) + sum(i["triage_cpu"]) for i in imports], 1)
     result: dict[str, Any] = {
         "file": str(path),
         "format": fmt,
@@ -177,7 +204,10 @@ def bench_file(
         "insert_all_rows_per_s": figures(bare_rate, 0),
         "import_s": figures([i["import_s"] for i in imports], 2),
         "triage_s": figures([i["triage_s"] for i in imports], 2),
-        "insert_all_s": figures([s for _, s in bare], 2),
+        "insert_all_s": figures([s for _, s, _ in bare], 2),
+        # user + system time; the baseline runs in this process on one core
+        "cpu_s": cpu,
+        "insert_all_cpu_s": figures([c for _, _, c in bare], 2),
         "import_ratio": round(statistics.median(import_rate) / statistics.median(bare_rate), 3),
         "import_with_triage_ratio": round(
             statistics.median(triage_rate) / statistics.median(bare_rate), 3
@@ -258,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
                 "import_with_triage_ratio": big["import_with_triage_ratio"],
                 "target_ratio": round(1 / 3, 3),
                 "full_triage_rebuild_s": big["triage_s"],
+                # CPU-seconds of every process, and the wall time they need at least on this
+                # machine's cores, however well they overlap
+                "import_with_triage_cpu_s": big["cpu_s"]["all"],
+                "all_cores_floor_s": round(
+                    big["cpu_s"]["all"]["median"] / (os.cpu_count() or 1), 1
+                ),
                 "workspace_bytes_per_message": big["workspace_bytes_per_message"],
             }
     finally:

@@ -141,6 +141,8 @@ def main() -> int:
         figures["import_with_triage_msg_per_s"] = big["import_with_triage_msg_per_s"]
         figures["insert_all_rows_per_s"] = big["insert_all_rows_per_s"]
         figures["import_with_triage_ratio"] = {"median": big["import_with_triage_ratio"]}
+        figures["import_with_triage_cpu_s"] = big["cpu_s"]["all"]
+        figures["insert_all_cpu_s"] = big["insert_all_cpu_s"]
 
     rebuilds, p95s = [], []
     for i in range(args.runs):
