@@ -88,16 +88,40 @@ class _Union:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _with_a_neighbour(posts: Sequence[DupPost], window: int) -> list[DupPost]:
-    """Posts with another post within ``window`` seconds: only they can have a near twin."""
+def _signed_posts(posts: Sequence[DupPost], window: int) -> list[DupPost]:
+    """The posts whose loose signature can matter: those with a post of another normalised text
+    within ``window`` seconds.
+
+    A near link between posts of one text adds nothing (the exact link joins them already), and
+    leaving the others out changes no group: two posts that become neighbours in a signature's
+    list without them were chained through them (each gap no wider than theirs) and share their
+    text; every near link between two texts remains (both its posts are kept, and nothing came
+    between them). So :func:`components` gives the groups it gives when it signs every post with
+    a neighbour, for a fraction of the signatures (a customer posting one text again and again
+    needs none).
+
+    The nearest posts of another text are the ones just before and just after the post's run of
+    equal texts (in time order), so one pass finds them.
+    """
     ordered = sorted(posts, key=lambda p: (p.created_at, p.id))
+    count = len(ordered)
+    hashes = [p.norm_hash for p in ordered]
     times = [p.created_at for p in ordered]
-    return [
-        post
-        for i, post in enumerate(ordered)
-        if (i > 0 and times[i] - times[i - 1] <= window)
-        or (i + 1 < len(times) and times[i + 1] - times[i] <= window)
-    ]
+    # index of the last post of another text before each post (-1: none)
+    before = [-1] * count
+    for i in range(1, count):
+        before[i] = i - 1 if hashes[i] != hashes[i - 1] else before[i - 1]
+    after = count  # index of the first post of another text after post i
+    signed: list[DupPost] = []
+    for i in range(count - 1, -1, -1):
+        if i + 1 < count and hashes[i] != hashes[i + 1]:
+            after = i + 1
+        if (after < count and times[after] - times[i] <= window) or (
+            before[i] >= 0 and times[i] - times[before[i]] <= window
+        ):
+            signed.append(ordered[i])
+    signed.reverse()
+    return signed
 
 
 def components(posts: Sequence[DupPost], s: TriageSettings) -> list[list[DupPost]]:
@@ -113,7 +137,7 @@ def components(posts: Sequence[DupPost], s: TriageSettings) -> list[list[DupPost
         for other in same[1:]:
             union.join(same[0].id, other.id)
     by_sig: dict[int, list[DupPost]] = defaultdict(list)
-    for post in _with_a_neighbour(posts, s.near_window_s):
+    for post in _signed_posts(posts, s.near_window_s):
         sig = loose_signature(post.text, s)
         if sig is not None:
             by_sig[sig].append(post)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 
 import pytest
@@ -300,6 +301,124 @@ def test_short_texts_are_only_grouped_when_identical() -> None:
     assert loose_signature("ok thanks", S) is None
     posts = [dup(1, T0, "ok thanks"), dup(2, T0 + 60, "thanks ok"), dup(3, T0 + 90, "OK, thanks!")]
     assert [[p.id for p in g] for g in components(posts, S)] == [[1, 3]]
+
+
+def _components_signing_every_neighbour(posts: list[DupPost]) -> list[list[int]]:
+    """The reference: every post with any post within the window is signed (exact links by
+    text, near links by signature between posts of one signature consecutive in time)."""
+    parent = {p.id: p.id for p in posts}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    def join(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        parent[max(ra, rb)] = min(ra, rb)
+
+    for a in posts:
+        for b in posts:
+            if a.norm_hash == b.norm_hash:
+                join(a.id, b.id)
+    ordered = sorted(posts, key=lambda p: (p.created_at, p.id))
+    window = S.near_window_s
+    neighboured = [
+        p
+        for i, p in enumerate(ordered)
+        if (i > 0 and p.created_at - ordered[i - 1].created_at <= window)
+        or (i + 1 < len(ordered) and ordered[i + 1].created_at - p.created_at <= window)
+    ]
+    by_sig: dict[int, list[DupPost]] = {}
+    for p in neighboured:
+        sig = loose_signature(p.text, S)
+        if sig is not None:
+            by_sig.setdefault(sig, []).append(p)
+    for similar in by_sig.values():
+        for a, b in itertools.pairwise(similar):
+            if b.created_at - a.created_at <= window:
+                join(a.id, b.id)
+    groups: dict[int, list[DupPost]] = {}
+    for p in posts:
+        groups.setdefault(find(p.id), []).append(p)
+    found = [sorted(g, key=lambda p: (p.created_at, p.id)) for g in groups.values() if len(g) > 1]
+    return [[p.id for p in g] for g in sorted(found, key=lambda g: min(p.id for p in g))]
+
+
+def test_groups_are_those_of_signing_every_post_with_a_neighbour() -> None:
+    # Texts that are exact and near duplicates of one another, posted at random times (some at
+    # the same second), by 400 customers: the posts that components() leaves unsigned (no post of
+    # another text within the window) never change a group.
+    variants = [
+        "my order 123 is late and nobody answers",
+        "My order 456 is LATE and nobody answers!!!",
+        # one normalised text (the hashtag's word is kept) with two signatures (it is not),
+        # and a text of each signature
+        "nobody answers, my order is late #fail",
+        "nobody answers my order is late fail",
+        "fail: late order, nobody answers",
+        "late order, nobody answers!",
+        "still waiting for my refund please help",
+        "please help, still waiting for my refund 42",
+        "the router is broken again since monday",
+        "thanks",
+    ]
+    rng = random.Random(8)
+    checked = grouped = 0
+    for customer in range(400):
+        count = rng.randint(2, 12)
+        texts = rng.sample(variants, rng.randint(1, 4))
+        span = rng.choice([H, D, 5 * D, 20 * D, 60 * D])
+        posts = [
+            dup(
+                customer * 100 + n,
+                T0 + rng.randrange(0, span, rng.choice([1, 600])),
+                rng.choice(texts),
+            )
+            for n in range(count)
+        ]
+        got = [[p.id for p in g] for g in components(posts, S)]
+        assert got == _components_signing_every_neighbour(posts), posts
+        checked += 1
+        grouped += bool(got)
+    assert checked == 400 and 50 < grouped < 400
+
+
+def test_one_text_posted_again_and_again_needs_no_signature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import console.triage.duplicates as duplicates
+
+    signed: list[str] = []
+
+    def counting(text: str, s: TriageSettings) -> int | None:
+        signed.append(text)
+        return loose_signature(text, s)
+
+    monkeypatch.setattr(duplicates, "loose_signature", counting)
+    same = [dup(n, T0 + n * H, "my order 123 is late and nobody answers") for n in range(1, 6)]
+    assert [[p.id for p in g] for g in components(same, S)] == [[1, 2, 3, 4, 5]]
+    assert signed == []
+    # another text within the window: the posts next to it in time are signed, the rest not
+    other = dup(6, T0 + 5 * H + 60, "my order 456 is late and nobody answers")
+    groups = components([*same, other], S)
+    assert [[p.id for p in g] for g in groups] == [[1, 2, 3, 4, 5, 6]]
+    assert len(signed) == 6  # all within a week of the other text
+    signed.clear()
+    far = [dup(n, T0 + n * 30 * D, "my order 123 is late and nobody answers") for n in range(1, 4)]
+    late = dup(9, T0 + 3 * 30 * D + H, "my order 456 is late and nobody answers")
+    groups = components([*far, late], S)
+    assert [[p.id for p in g] for g in groups] == [[1, 2, 3, 9]]
+    assert sorted(signed) == sorted([far[2].text, late.text])
+    # A post inside its text's run, with the other text within the window only on one side of
+    # the run: its own signature links it (the run's posts next to the other text have another
+    # one: a hashtag's word is in the normalised text, not in the signature).
+    y = dup(11, T0, "late order, nobody answers!")
+    r = dup(12, T0 + H, "nobody answers my order is late fail")
+    x = dup(13, T0 + 2 * H, "nobody answers, my order is late #fail")
+    assert [[p.id for p in g] for g in components([y, r, x], S)] == [[11, 12, 13]]
+    x, r, y = dup(11, T0, x.text), dup(12, T0 + H, r.text), dup(13, T0 + 2 * H, y.text)
+    assert [[p.id for p in g] for g in components([x, r, y], S)] == [[11, 12, 13]]
 
 
 def group(size: int, text: str, *, sentiment: float | None = -0.5, spread: int = H) -> GroupInfo:
