@@ -1,6 +1,6 @@
 """Every figure of issue 8 on a generated 1,000,000-message workspace, as one JSON object.
 
-    python bench/run_all.py                      # everything, 5 runs per figure (about 1.5 hours)
+    python bench/run_all.py                      # everything, 5 runs per figure (15 min on 2 cores)
     python bench/run_all.py --runs 3 --messages 200000 --work /tmp/b200k   # a quicker look
 
 Steps (each in its own process, so one figure's caches do not help another's):
