@@ -107,21 +107,19 @@ def _signed_posts(posts: Sequence[DupPost], window: int) -> list[DupPost]:
     count = len(ordered)
     hashes = [p.norm_hash for p in ordered]
     times = [p.created_at for p in ordered]
-    # index of the last post of another text before each post (-1: none)
+    # the last post of another text before each post (-1: none), and the first after (count)
     before = [-1] * count
     for i in range(1, count):
         before[i] = i - 1 if hashes[i] != hashes[i - 1] else before[i - 1]
-    after = count  # index of the first post of another text after post i
-    signed: list[DupPost] = []
-    for i in range(count - 1, -1, -1):
-        if i + 1 < count and hashes[i] != hashes[i + 1]:
-            after = i + 1
-        if (after < count and times[after] - times[i] <= window) or (
-            before[i] >= 0 and times[i] - times[before[i]] <= window
-        ):
-            signed.append(ordered[i])
-    signed.reverse()
-    return signed
+    after = [count] * count
+    for i in range(count - 2, -1, -1):
+        after[i] = i + 1 if hashes[i] != hashes[i + 1] else after[i + 1]
+    return [
+        post
+        for i, post in enumerate(ordered)
+        if (before[i] >= 0 and times[i] - times[before[i]] <= window)
+        or (after[i] < count and times[after[i]] - times[i] <= window)
+    ]
 
 
 def components(posts: Sequence[DupPost], s: TriageSettings) -> list[list[DupPost]]:
