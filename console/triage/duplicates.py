@@ -393,6 +393,16 @@ def recount_same_issue(ws: Workspace, hashes: Iterable[int], s: TriageSettings) 
 
 def rebuild_same_issue(ws: Workspace, s: TriageSettings) -> int:
     """Every same-issue group from scratch (after :func:`repo.clear_all_groups`); returns the count."""
+    return store_same_issue(ws, same_issue_rows(ws, s))
+
+
+def same_issue_rows(ws: Workspace, s: TriageSettings) -> list[dict[str, Any]]:
+    """The same-issue groups the workspace's inbound posts make, as ``dup_groups`` rows.
+
+    Reads only: the posts' texts, hashes, customers, times and sentiments (neither the customers'
+    languages nor the posts' groups), so it may read on a connection of its own while a rebuild's
+    transaction sets those.
+    """
     candidates = repo.same_issue_candidates(ws, s.same_issue_min_customers)
     texts = repo.texts_of(ws, [c[5] for c in candidates])
     candidates = [c for c in candidates if _long_enough(texts.get(c[5], ""), s)]
@@ -404,6 +414,11 @@ def rebuild_same_issue(ws: Workspace, s: TriageSettings) -> int:
             rows.append(
                 _issue_row(norm_hash, (posts, customers, first_at, last_at, first_id), sample)
             )
+    return rows
+
+
+def store_same_issue(ws: Workspace, rows: Sequence[dict[str, Any]]) -> int:
+    """Write :func:`same_issue_rows` (after :func:`repo.clear_all_groups`); returns the count."""
     repo.insert_groups(ws, rows)
     repo.claim_all_same_issue_members(ws)
     return len(rows)

@@ -33,13 +33,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 from console import gcpause
 from console.domain import FlagKind
+from console.errors import StorageError
 from console.storage import triage_repo as repo
 from console.storage.db import Workspace
 from console.storage.ingest import AfterBatch, BatchResult, IngestReport
@@ -64,6 +68,7 @@ from console.triage.customers import (
 from console.triage.flagbits import FLAG_BITS
 from console.triage.language import LanguageDetector
 from console.triage.sentiment import SentimentScorer
+from console.triage.settings import TriageSettings
 
 __all__ = [
     "after_import",
@@ -162,15 +167,20 @@ def _unanalysed_chunks(ctx: TriageContext) -> Iterator[list[analysis.Row]]:
 
 
 def _analyse_all(
-    ctx: TriageContext, report: TriageReport, step: Callable[[int], bool], workers: int
+    ctx: TriageContext,
+    report: TriageReport,
+    step: Callable[[int], bool],
+    workers: int,
+    count: int,
 ) -> bool:
     """Language and sentiment for every inbound message that has none; False when cancelled.
 
-    Big jobs with the default analysers go to ``workers`` processes; injected analysers (tests)
-    and small jobs stay in this process.
+    ``count`` is how many there are (:func:`repo.count_unanalysed`). Big jobs with the default
+    analysers go to ``workers`` processes; injected analysers (tests) and small jobs stay in this
+    process.
     """
     chunks = _unanalysed_chunks(ctx)
-    if workers > 1 and ctx.default_analysers and repo.count_unanalysed(ctx.ws) >= PARALLEL_MIN:
+    if workers > 1 and ctx.default_analysers and count >= PARALLEL_MIN:
         with analysis.WorkerPool(workers, ctx.settings.language_min_letters) as pool:
             return _store_chunks(ctx, report, step, pool.map(chunks))
     cache: analysis.Cache = {}
@@ -230,7 +240,8 @@ def rebuild(
     if rescore:
         repo.reset_sentiment(ws)
     customers = repo.live_customer_ids(ws)
-    total = repo.count_unanalysed(ws) + len(customers) + 1
+    unanalysed = repo.count_unanalysed(ws)
+    total = unanalysed + len(customers) + 1
     done = 0
 
     def step(n: int) -> bool:
@@ -243,7 +254,7 @@ def rebuild(
 
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
-    if not _analyse_all(ctx, report, step, workers):
+    if unanalysed and not _analyse_all(ctx, report, step, workers, unanalysed):
         return _finish(report, started, cancelled=True)
     report.phases["analyse"] = time.perf_counter() - started
     pool = None
@@ -256,9 +267,8 @@ def rebuild(
             pool = None
     try:
         with ws.transaction():
-            repo.update_dominant_languages(ws)
-            repo.clear_all_groups(ws)
-            report.same_issue_groups = dup.rebuild_same_issue(ws, ctx.settings)
+            rows = _same_issue_meanwhile(ws, ctx.settings, _languages_and_clear)
+            report.same_issue_groups = dup.store_same_issue(ws, rows)
             repo.reset_merged_and_orphans(ws)
         report.phases["groups"] = time.perf_counter() - started - report.phases["analyse"]
         if not step(1):
@@ -270,6 +280,38 @@ def rebuild(
             pool.close()
     repo.store_settings(ws, {NEEDS_REBUILD: "false"})
     return _finish(report, started)
+
+
+def _languages_and_clear(ws: Workspace) -> None:
+    repo.update_dominant_languages(ws)
+    repo.clear_all_groups(ws)
+
+
+def _same_issue_meanwhile(
+    ws: Workspace, settings: TriageSettings, meanwhile: Callable[[Workspace], None]
+) -> list[dict[str, Any]]:
+    """:func:`~console.triage.duplicates.same_issue_rows`, read on a second connection while
+    ``meanwhile(ws)`` runs on this one; inside a write transaction of ``ws``.
+
+    Both are scans of the messages table, mostly in SQLite (which lets go of the interpreter),
+    so they take one core each instead of one after the other. The rows are those a read here
+    would give: the transaction holds the write lock, so the second connection reads the state it
+    started on, and ``meanwhile`` must leave what the rows read alone (the customers' languages
+    and the posts' groups are not read). Should the second connection fail, they are read here.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="agent-console-same-issue") as side:
+        found = side.submit(_read_same_issue, ws.path, settings)
+        meanwhile(ws)
+        try:
+            return found.result()
+        except (sqlite3.Error, StorageError):
+            log.exception("cannot read the same-issue groups on a second connection")
+    return dup.same_issue_rows(ws, settings)
+
+
+def _read_same_issue(path: Path, settings: TriageSettings) -> list[dict[str, Any]]:
+    with Workspace(path, create=False) as side:
+        return dup.same_issue_rows(side, settings)
 
 
 def _triage_all(
@@ -401,9 +443,6 @@ def after_import(
     """
     if not report.added:
         return TriageReport()
-    touched = set(report.customer_ids) | repo.customers_of_conversations(
-        ws, report.conversation_ids
-    )
     options: dict[str, Any] = {
         "progress": progress,
         "cancelled": cancelled,
@@ -411,7 +450,15 @@ def after_import(
         "detector": detector,
         "scorer": scorer,
     }
-    if len(touched) * 4 > repo.live_customer_count(ws):
+    live = repo.live_customer_count(ws)
+    # The customers it wrote for are enough to tell a big import (a million-message file's
+    # conversations take 0.4 s more to look up, for the same answer).
+    if len(report.customer_ids) * 4 > live:
+        return rebuild(ws, **options)
+    touched = set(report.customer_ids) | repo.customers_of_conversations(
+        ws, report.conversation_ids
+    )
+    if len(touched) * 4 > live:
         return rebuild(ws, **options)
     return retriage(ws, touched, message_ids=report.message_ids, **options)
 

@@ -7,13 +7,17 @@ must agree on that.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from console.domain import Channel, Direction, IncomingMessage
 from console.storage import Workspace
 from console.storage.ingest import Ingestor
+from console.triage import duplicates, engine
 from console.triage.duplicates import is_issue
 from console.triage.engine import incremental_hook, rebuild
 from console.triage.settings import TriageSettings
@@ -60,6 +64,40 @@ def samples(ws: Workspace) -> dict[str, int]:
 def test_rebuild_keeps_outages_only(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws.sqlite")
     Ingestor(ws).ingest(traffic())
+    rebuild(ws, clock=lambda: NOW)
+    assert samples(ws) == {OUTAGE: 5}
+    ws.close()
+
+
+def test_rebuild_reads_the_groups_on_a_second_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace(tmp_path / "ws.sqlite")
+    Ingestor(ws).ingest(traffic())
+    readers: list[tuple[bool, bool]] = []  # (this connection, this thread)
+    real = duplicates.same_issue_rows
+
+    def same_issue_rows(on: Workspace, s: TriageSettings) -> list[dict[str, Any]]:
+        readers.append((on is ws, threading.current_thread() is threading.main_thread()))
+        return real(on, s)
+
+    monkeypatch.setattr(duplicates, "same_issue_rows", same_issue_rows)
+    rebuild(ws, clock=lambda: NOW)
+    assert readers == [(False, False)]
+    assert samples(ws) == {OUTAGE: 5}
+    ws.close()
+
+
+def test_the_groups_are_read_here_when_the_second_connection_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace(tmp_path / "ws.sqlite")
+    Ingestor(ws).ingest(traffic())
+
+    def broken(path: Path, settings: TriageSettings) -> list[dict[str, Any]]:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(engine, "_read_same_issue", broken)
     rebuild(ws, clock=lambda: NOW)
     assert samples(ws) == {OUTAGE: 5}
     ws.close()

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from console.domain import Channel, Direction, IncomingMessage
 from console.storage import Workspace
 from console.storage.ingest import BatchResult, Ingestor
@@ -123,6 +125,27 @@ def test_scoped_triage_after_an_import_equals_a_rebuild(tmp_path: Path) -> None:
     scoped = snapshot(ws)
     rebuild(ws, clock=lambda: NOW)
     assert_same(scoped, snapshot(ws))
+    ws.close()
+
+
+def test_a_first_import_rebuilds_without_looking_up_its_conversations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.storage import triage_repo
+
+    records, _ = build(seed=5, ordinary=30, escalating=5, duplicates=2)
+    ws = Workspace(tmp_path / "ws.sqlite")
+    report = Ingestor(ws).ingest(records)
+
+    def looked_up(*args: object) -> set[int]:
+        raise AssertionError("the customers it wrote for already tell a full rebuild")
+
+    monkeypatch.setattr(triage_repo, "customers_of_conversations", looked_up)
+    done = after_import(ws, report, clock=lambda: NOW)
+    assert done.customers == ws.scalar("SELECT count(*) FROM customers WHERE merged_into IS NULL")
+    imported = snapshot(ws)
+    rebuild(ws, clock=lambda: NOW)
+    assert_same(imported, snapshot(ws))
     ws.close()
 
 
