@@ -106,7 +106,7 @@ def start_worker(min_letters: int) -> None:
     from console.triage.language import _lingua
 
     for low in (False, True):
-        _lingua(low).detect_language_of("Hyvää huomenta, ciao a tutti, guten Morgen")
+        _lingua(low, preload=True).detect_language_of("Hyvää huomenta, ciao a tutti, guten Morgen")
     DefaultSentiment().score("warming up", None)
 
 
