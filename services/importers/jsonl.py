@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from console.domain import Channel, Direction, IncomingMessage, to_epoch
 from console.errors import ImportFormatError
 from console.textutil import clean_text
@@ -53,6 +55,25 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _CHANNEL_BY_NAME = {c.value: c for c in Channel}
 #: author_name, customer, subject, to, language: optional strings, cleaned and stripped.
 _OPTIONAL_STRINGS = ("author_name", "customer", "subject", "to", "language")
+
+
+#: msgspec's JSON decoder: the same values as ``json.loads`` for what both read, about three
+#: times faster (integers of any size stay integers, keys keep their order, the last of a
+#: repeated key wins).
+_DECODE = msgspec.json.Decoder().decode
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``: msgspec's decoder, and json itself for what msgspec refuses.
+
+    json reads a few things msgspec does not (NaN and Infinity, numbers beyond a float's range,
+    lone surrogate escapes); for those, and for text that is not JSON, json decides, so the
+    values, and the errors users see, are json's.
+    """
+    try:
+        return _DECODE(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 class _Invalid(Exception):
@@ -102,7 +123,7 @@ def parse_line(raw: bytes, *, first: bool = False) -> IncomingMessage:
     if first:
         text = text.lstrip("\ufeff")
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except json.JSONDecodeError as exc:
         raise _Invalid(f"not JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:

@@ -358,3 +358,49 @@ def test_a_bom_and_crlf_line_ends_are_tolerated(workspace: Workspace, tmp_path: 
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
     summary = run_import(workspace, path)
     assert (summary.added, summary.problems) == (2, [])
+
+
+#: Lines where a fast decoder could part from json: sizes and forms of numbers, repeated keys,
+#: escapes, what json reads beyond the standard, and what it refuses.
+TRICKY_LINES = [
+    '{"id": 123456789012345678901234567890, "n": 18446744073709551616, "m": -9223372036854775809}',
+    '{"a": 1, "b": 2, "a": 3}',
+    '{"z": 1, "y": {"q": [1, 2.5, -0.0, -0, 1E5, 1e-400]}, "x": null, "w": true}',
+    '{"f": [1e22, 1e23, 0.30000000000000004, 5e-324, 1.7976931348623157e308]}',
+    '{"f": 3.141592653589793238462643383279, "g": 12345678901234567890123e-5}',
+    '{"s": "\\u00e9\\ud83d\\ude00\\/\\n\\t", "": ""}',
+    '{"lone": "\\ud800 and \\udfff"}',
+    '{"nan": NaN, "inf": Infinity, "minus": -Infinity}',
+    '{"big": 1e400, "small": -1e400}',
+    ' {"spaced": 1} \r\n',
+]
+REFUSED_LINES = ['{"a": "x\ty"}', '{"a": 00}', '{"a": 1.}', '{"a": .5}', '{"a": 1}\x00', '{"a": ', "[1,"]
+
+
+@pytest.mark.parametrize("line", TRICKY_LINES)
+def test_lines_decode_as_json_decodes_them(line: str) -> None:
+    from services.importers.jsonl import loads
+
+    got, want = loads(line), json.loads(line)
+    # repr: the same types (int against float), the same key order, NaN equal to itself
+    assert repr(got) == repr(want)
+
+
+@pytest.mark.parametrize("line", REFUSED_LINES)
+def test_lines_json_refuses_are_refused_with_its_words(line: str) -> None:
+    from services.importers.jsonl import loads
+
+    with pytest.raises(json.JSONDecodeError) as ours:
+        loads(line)
+    with pytest.raises(json.JSONDecodeError) as theirs:
+        json.loads(line)
+    assert (ours.value.msg, ours.value.colno) == (theirs.value.msg, theirs.value.colno)
+
+
+def test_a_line_nested_too_deeply_is_a_problem_not_a_crash(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "deep.jsonl", record("ok"), "[" * 100_000 + "]" * 100_000)
+    summary = run_import(workspace, path)
+    assert summary.added == 1
+    assert [(p.line, p.message) for p in summary.problems] == [(2, "not JSON: nested too deeply")]
