@@ -374,7 +374,15 @@ TRICKY_LINES = [
     '{"big": 1e400, "small": -1e400}',
     ' {"spaced": 1} \r\n',
 ]
-REFUSED_LINES = ['{"a": "x\ty"}', '{"a": 00}', '{"a": 1.}', '{"a": .5}', '{"a": 1}\x00', '{"a": ', "[1,"]
+REFUSED_LINES = [
+    '{"a": "x\ty"}',
+    '{"a": 00}',
+    '{"a": 1.}',
+    '{"a": .5}',
+    '{"a": 1}\x00',
+    '{"a": ',
+    "[1,",
+]
 
 
 @pytest.mark.parametrize("line", TRICKY_LINES)
