@@ -244,3 +244,64 @@ def test_the_analysis_cache_reads_texts_that_differ_in_long_numbers_once() -> No
     assert cached == analyse(rows, default_detector(12), DefaultSentiment())
     assert cached[3][1] != cached[4][1]
     assert cache_key("ring 0612345678 or 12-34") == "ring 0000000000 or 12-34"
+
+
+#: Texts where a shortcut past VADER could go wrong: emoticons that are all punctuation, words
+#: behind punctuation, emojis alone or inside words, "no" and "kind of", capitals, non-Latin text.
+VADER_EDGES = [
+    "order 12345 status?",
+    "where is my parcel",
+    ":)",
+    "ok :-(",
+    "(sad)",
+    "...great...",
+    "my order!!! WHERE",
+    "😡",
+    "order😡now",
+    "👍👍",
+    "no",
+    "no way",
+    "kind of",
+    "it is kind of late",
+    "İ! İstanbul",
+    "写真を送りました",
+    "ÄRGERLICH!!!",
+    "",
+    "   ",
+    "not bad at all",
+    "lol",
+    "#fail @brand",
+]
+
+
+def test_vader_skipped_only_where_it_scores_zero() -> None:
+    from console.triage.sentiment import vader
+
+    scorer = vader()
+    for text in VADER_EDGES:
+        assert scorer.score(text) == scorer.analyzer.polarity_scores(text)["compound"], text
+    assert not scorer.may_score("where is my parcel order 12345")
+    assert scorer.may_score("order😡now") and scorer.may_score(":)")
+
+
+def test_vader_is_not_run_on_texts_without_its_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.triage.sentiment import vader
+
+    scorer = vader()
+    calls: list[str] = []
+    real = scorer.analyzer.polarity_scores
+    monkeypatch.setattr(scorer.analyzer, "polarity_scores", lambda t: calls.append(t) or real(t))
+    assert scorer.score("where is my parcel, order 12345") == 0.0
+    assert scorer.score("this is terrible") < 0
+    assert calls == ["this is terrible"]
+
+
+def test_vader_shortcut_agrees_with_vader_on_real_tweets(shared_data: Path) -> None:
+    from console.triage.sentiment import vader
+
+    scorer = vader()
+    with (shared_data / "twcs" / "twcs_head_5000.csv").open(newline="", encoding="utf-8") as fh:
+        texts = [r["text"] for r in csv.DictReader(fh)]
+    skipped = [t for t in texts if not scorer.may_score(t)]
+    assert len(skipped) > 0.05 * len(texts)  # the shortcut is taken
+    assert all(scorer.analyzer.polarity_scores(t)["compound"] == 0.0 for t in skipped)
