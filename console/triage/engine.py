@@ -282,6 +282,10 @@ def rebuild(
     return _finish(report, started)
 
 
+#: The page cache of the connection that reads the same-issue groups during a rebuild, in KiB.
+SIDE_CACHE_KB = 4096
+
+
 def _languages_and_clear(ws: Workspace) -> None:
     repo.update_dominant_languages(ws)
     repo.clear_all_groups(ws)
@@ -311,6 +315,10 @@ def _same_issue_meanwhile(
 
 def _read_same_issue(path: Path, settings: TriageSettings) -> list[dict[str, Any]]:
     with Workspace(path, create=False) as side:
+        # Its scans read each page once: a small cache and no memory map, so that reading a
+        # million messages a second time adds little to the process's memory.
+        side.conn.execute(f"PRAGMA cache_size=-{SIDE_CACHE_KB}")
+        side.conn.execute("PRAGMA mmap_size=0")
         return dup.same_issue_rows(side, settings)
 
 
