@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,46 +62,45 @@ def samples(ws: Workspace) -> dict[str, int]:
     return {g["sample"]: g["customers"] for g in list_groups(ws, "same_issue")}
 
 
-def test_rebuild_keeps_outages_only(tmp_path: Path) -> None:
+@pytest.fixture
+def imported(tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace holding :func:`traffic`, not triaged yet."""
     ws = Workspace(tmp_path / "ws.sqlite")
     Ingestor(ws).ingest(traffic())
-    rebuild(ws, clock=lambda: NOW)
-    assert samples(ws) == {OUTAGE: 5}
+    yield ws
     ws.close()
 
 
+def test_rebuild_keeps_outages_only(imported: Workspace) -> None:
+    rebuild(imported, clock=lambda: NOW)
+    assert samples(imported) == {OUTAGE: 5}
+
+
 def test_rebuild_reads_the_groups_on_a_second_connection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    imported: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = Workspace(tmp_path / "ws.sqlite")
-    Ingestor(ws).ingest(traffic())
     readers: list[tuple[bool, bool]] = []  # (this connection, this thread)
     real = duplicates.same_issue_rows
 
     def same_issue_rows(on: Workspace, s: TriageSettings) -> list[dict[str, Any]]:
-        readers.append((on is ws, threading.current_thread() is threading.main_thread()))
+        readers.append((on is imported, threading.current_thread() is threading.main_thread()))
         return real(on, s)
 
     monkeypatch.setattr(duplicates, "same_issue_rows", same_issue_rows)
-    rebuild(ws, clock=lambda: NOW)
+    rebuild(imported, clock=lambda: NOW)
     assert readers == [(False, False)]
-    assert samples(ws) == {OUTAGE: 5}
-    ws.close()
+    assert samples(imported) == {OUTAGE: 5}
 
 
 def test_the_groups_are_read_here_when_the_second_connection_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    imported: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = Workspace(tmp_path / "ws.sqlite")
-    Ingestor(ws).ingest(traffic())
-
     def broken(path: Path, settings: TriageSettings) -> list[dict[str, Any]]:
         raise sqlite3.OperationalError("unable to open database file")
 
     monkeypatch.setattr(engine, "_read_same_issue", broken)
-    rebuild(ws, clock=lambda: NOW)
-    assert samples(ws) == {OUTAGE: 5}
-    ws.close()
+    rebuild(imported, clock=lambda: NOW)
+    assert samples(imported) == {OUTAGE: 5}
 
 
 def test_the_hook_one_post_at_a_time_agrees(tmp_path: Path) -> None:
