@@ -391,11 +391,6 @@ def recount_same_issue(ws: Workspace, hashes: Iterable[int], s: TriageSettings) 
             repo.delete_groups(ws, [int(group["id"])])
 
 
-def rebuild_same_issue(ws: Workspace, s: TriageSettings) -> int:
-    """Every same-issue group from scratch (after :func:`repo.clear_all_groups`); returns the count."""
-    return store_same_issue(ws, same_issue_rows(ws, s))
-
-
 def same_issue_rows(ws: Workspace, s: TriageSettings) -> list[dict[str, Any]]:
     """The same-issue groups the workspace's inbound posts make, as ``dup_groups`` rows.
 

@@ -267,7 +267,7 @@ def rebuild(
             pool = None
     try:
         with ws.transaction():
-            rows = _same_issue_meanwhile(ws, ctx.settings, _languages_and_clear)
+            rows = _languages_and_same_issue(ws, ctx.settings)
             report.same_issue_groups = dup.store_same_issue(ws, rows)
             repo.reset_merged_and_orphans(ws)
         report.phases["groups"] = time.perf_counter() - started - report.phases["analyse"]
@@ -286,26 +286,20 @@ def rebuild(
 SIDE_CACHE_KB = 4096
 
 
-def _languages_and_clear(ws: Workspace) -> None:
-    repo.update_dominant_languages(ws)
-    repo.clear_all_groups(ws)
-
-
-def _same_issue_meanwhile(
-    ws: Workspace, settings: TriageSettings, meanwhile: Callable[[Workspace], None]
-) -> list[dict[str, Any]]:
-    """:func:`~console.triage.duplicates.same_issue_rows`, read on a second connection while
-    ``meanwhile(ws)`` runs on this one; inside a write transaction of ``ws``.
+def _languages_and_same_issue(ws: Workspace, settings: TriageSettings) -> list[dict[str, Any]]:
+    """Set the customers' languages and clear the groups, inside a write transaction of ``ws``,
+    while a second connection reads :func:`~console.triage.duplicates.same_issue_rows`.
 
     Both are scans of the messages table, mostly in SQLite (which lets go of the interpreter),
     so they take one core each instead of one after the other. The rows are those a read here
     would give: the transaction holds the write lock, so the second connection reads the state it
-    started on, and ``meanwhile`` must leave what the rows read alone (the customers' languages
-    and the posts' groups are not read). Should the second connection fail, they are read here.
+    started on, and what this one changes (the customers' languages, the posts' groups) is not
+    what the rows read. Should the second connection fail, they are read here.
     """
     with ThreadPoolExecutor(1, thread_name_prefix="agent-console-same-issue") as side:
         found = side.submit(_read_same_issue, ws.path, settings)
-        meanwhile(ws)
+        repo.update_dominant_languages(ws)
+        repo.clear_all_groups(ws)
         try:
             return found.result()
         except (sqlite3.Error, StorageError):

@@ -120,7 +120,7 @@ class _Vader:
     VADER strips it) is in its lexicon, and reads emojis as the words of their descriptions;
     everything else only amplifies, damps or flips valences. A text with no emoji of its table
     and no word of its lexicon therefore scores exactly 0.0, which :meth:`score` returns at once
-    (more than half the English support texts: about 7 µs against 38 µs each).
+    (59% of the generated English texts: 28 µs a text on average instead of 47 µs).
     """
 
     def __init__(self) -> None:
