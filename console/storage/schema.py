@@ -294,6 +294,12 @@ def _v5(conn: sqlite3.Connection) -> None:
     conn.execute(FTS_INSERT_TRIGGER)
 
 
+def _v6(conn: sqlite3.Connection) -> None:
+    """Indexes a bulk import dropped, to build again when it ends (or, after a crash, when the
+    workspace opens next): see :meth:`console.storage.db.Workspace.deferred_indexes`."""
+    conn.execute("CREATE TABLE deferred_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
+
+
 #: MIGRATIONS[i] moves a workspace from version i to version i + 1.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
