@@ -8,6 +8,7 @@ write while the GUI thread reads.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import filelock
 import platformdirs
 
 from console.errors import NewerSchemaError, NotAWorkspaceError, StorageError
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 __all__ = ["SCHEMA_VERSION", "Workspace", "default_workspace_path"]
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "agent-console"
 #: No memory-mapped I/O: SQLite's own page cache (``cache_size``) bounds what a connection keeps,
@@ -167,37 +171,69 @@ class Workspace:
         Outside a transaction: the block commits as it likes in between. What was dropped is
         recorded with its definition in the same transaction as the drop, so an import that
         crashes (power, kill) leaves the definitions behind, and the next opening of the
-        workspace builds them (:meth:`build_deferred_indexes`). Yields the names dropped (an
-        index already missing is left alone).
+        workspace builds them (:meth:`build_deferred_indexes`). The block holds a lock on a file
+        beside the workspace (released by the system when the process dies): another opening
+        meanwhile, in this process or another, leaves the indexes to the block; another block
+        meanwhile drops nothing. Yields the names dropped.
         """
         if self.conn.in_transaction:
             raise StorageError("deferred_indexes() cannot run inside a transaction")
-        wanted = list(names)
-        with self.transaction() as conn:
-            found = conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-                " AND name IN (SELECT value FROM json_each(?)) ORDER BY name",
-                (json.dumps(wanted),),
-            ).fetchall()
-            conn.executemany(
-                "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)", found
-            )
-            for name, _ in found:
-                conn.execute(f'DROP INDEX "{name}"')
+        lock = self._indexes_lock()
+        if lock is None:  # another import is deferring them: it builds them at its end
+            yield []
+            return
         try:
-            yield [name for name, _ in found]
+            with self.transaction() as conn:
+                found = conn.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                    " AND name IN (SELECT value FROM json_each(?)) ORDER BY name",
+                    (json.dumps(list(names)),),
+                ).fetchall()
+                conn.executemany(
+                    "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)", found
+                )
+                for name, _ in found:
+                    conn.execute(f'DROP INDEX "{name}"')
+            try:
+                yield [name for name, _ in found]
+            finally:
+                self._build_pending()
         finally:
-            self.build_deferred_indexes()
+            lock.release()
 
     def build_deferred_indexes(self) -> list[str]:
-        """Build the indexes a bulk import dropped and did not build again (it crashed); the
-        names built. Each in its own transaction, so what was built stays built."""
+        """Build the indexes a bulk import dropped and did not build again (it crashed), unless
+        an import holding them is still running; the names built."""
         try:
-            pending = self.conn.execute(
-                "SELECT name, sql FROM deferred_indexes ORDER BY name"
-            ).fetchall()
-        except sqlite3.OperationalError:  # a workspace older than the table (read-only use)
+            if self.conn.execute("SELECT 1 FROM deferred_indexes LIMIT 1").fetchone() is None:
+                return []
+        except sqlite3.OperationalError:  # no such table: opened read-only before migrating
             return []
+        lock = self._indexes_lock()
+        if lock is None:
+            return []  # the import that dropped them is running: it builds them
+        try:
+            return self._build_pending()
+        finally:
+            lock.release()
+
+    def _indexes_lock(self) -> filelock.BaseFileLock | None:
+        """The deferred indexes' lock, taken (None: someone else holds it)."""
+        lock = filelock.FileLock(f"{self.path}.indexes.lock", timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            return None
+        except OSError as exc:  # a folder we cannot write: no deferring, nothing built here
+            log.warning("cannot lock %s.indexes.lock: %s", self.path, exc)
+            return None
+        return lock
+
+    def _build_pending(self) -> list[str]:
+        """Each recorded index built in its own transaction, so what was built stays built."""
+        pending = self.conn.execute(
+            "SELECT name, sql FROM deferred_indexes ORDER BY name"
+        ).fetchall()
         built = []
         for name, sql in pending:
             with self.transaction() as conn:

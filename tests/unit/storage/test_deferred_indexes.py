@@ -185,3 +185,19 @@ def test_a_crash_mid_import_leaves_the_indexes_to_the_next_opening(tmp_path: Pat
             )
         )
         assert "conversations_activity" in plan
+
+
+def test_an_opening_during_a_deferring_import_leaves_the_indexes_to_it(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    with Workspace(path) as ws:
+        before = _indexes(ws)
+        with ws.deferred_indexes() as dropped:
+            assert sorted(dropped) == sorted(DEFERRABLE_INDEXES)
+            with Workspace(path) as other:  # the window, or a second job, opening meanwhile
+                assert not set(_indexes(other)) & set(DEFERRABLE_INDEXES)
+                assert other.build_deferred_indexes() == []
+                with other.deferred_indexes() as again:  # a second import at the same time
+                    assert again == []
+                assert not set(_indexes(other)) & set(DEFERRABLE_INDEXES)
+        assert _indexes(ws) == before
+        assert ws.scalar("SELECT count(*) FROM deferred_indexes") == 0
