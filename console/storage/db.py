@@ -204,10 +204,7 @@ class Workspace:
     def build_deferred_indexes(self) -> list[str]:
         """Build the indexes a bulk import dropped and did not build again (it crashed), unless
         an import holding them is still running; the names built."""
-        try:
-            if self.conn.execute("SELECT 1 FROM deferred_indexes LIMIT 1").fetchone() is None:
-                return []
-        except sqlite3.OperationalError:  # no such table: opened read-only before migrating
+        if self.conn.execute("SELECT 1 FROM deferred_indexes LIMIT 1").fetchone() is None:
             return []
         lock = self._indexes_lock()
         if lock is None:

@@ -186,7 +186,10 @@ def run_import(
             progress(done, total)
 
     if defer_indexes is None:
-        defer_indexes = (total or 0) >= DEFER_INDEXES_MIN and _message_count(ws) <= (total or 0)
+        from console.storage.metrics import last_message_id
+
+        # the highest message id: about how many the workspace holds, without counting them
+        defer_indexes = (total or 0) >= DEFER_INDEXES_MIN and last_message_id(ws) <= (total or 0)
     deferring = defer_indexes and after_batch is None and not ws.conn.in_transaction
     try:
         ingestor = Ingestor(ws, after_batch=after_batch, batches_per_commit=BATCHES_PER_COMMIT)
@@ -200,8 +203,3 @@ def run_import(
     summary.skipped = report.skipped
     summary.report = report
     return summary
-
-
-def _message_count(ws: Workspace) -> int:
-    """About how many messages ``ws`` holds (the highest id: no count of a million rows)."""
-    return int(ws.scalar("SELECT coalesce(max(id), 0) FROM messages") or 0)
