@@ -15,6 +15,7 @@ import pytest
 import services.importers as importers
 from console.domain import Channel, Direction, IncomingMessage
 from console.errors import StorageError
+from console.storage import ingest
 from console.storage.db import DEFERRABLE_INDEXES, Workspace
 from console.storage.ingest import Ingestor
 from services.importers import run_import
@@ -63,7 +64,11 @@ def _state(ws: Workspace) -> dict[str, list]:
     return state
 
 
-def test_a_deferred_import_writes_what_an_import_with_every_index_writes(tmp_path: Path) -> None:
+def test_a_deferred_import_writes_what_an_import_with_every_index_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # new customers and identities are stamped with the clock: the same second for both imports
+    monkeypatch.setattr(ingest, "utcnow", lambda: T0)
     src = _write(tmp_path / "in.jsonl", 600)
     seen_during: list[set[str]] = []
     with Workspace(tmp_path / "deferred.sqlite") as ws:
