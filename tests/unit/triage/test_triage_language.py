@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from console.storage import Workspace
 from console.storage.ingest import Ingestor
 from console.triage.engine import incremental_hook
 from console.triage.language import (
+    HINT_MIN_HITS,
+    HINT_RATIO,
     LinguaDetector,
     _lingua,
     latin_letters,
@@ -111,6 +115,65 @@ def test_lingua_answers_its_key_as_it_answers_the_text_on_real_tweets(shared_dat
         assert lingua.detect_languages_in_parallel_of(
             keys
         ) == lingua.detect_languages_in_parallel_of(texts)
+
+
+def _general_hint(text: str) -> str | None:
+    """stopword_hint written plainly, with the general expression (the reference)."""
+    tokens = [t.casefold().replace("’", "'") for t in _GENERAL_TOKEN.findall(text)]
+    counts = [
+        (sum(t in lexicon(lang).stopwords for t in tokens), -n, lang)
+        for n, lang in enumerate(SUPPORTED_LANGUAGES)
+    ]
+    ranked = sorted(counts, reverse=True)
+    best, second = ranked[0][0], ranked[1][0]
+    return ranked[0][2] if best >= HINT_MIN_HITS and best >= HINT_RATIO * second else None
+
+
+_GENERAL_TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+# Letters and near-letters of several scripts, digits that \\w takes ("²"), marks, apostrophes
+_MIXED = (
+    list("abcXYZ  '’-_1²½İıßŉÆøæœ€ĳ.!")
+    + [chr(c) for c in (0x301, 0x3B1, 0x416, 0x4E2D)]
+    + [chr(c) for c in (0x1E9E, 0x24F, 0x250, 0x1EFF, 0x1F00, 0x2018)]
+)
+
+
+def test_the_fast_expressions_match_what_the_general_ones_match() -> None:
+    rng = random.Random(8)
+    texts = ["".join(rng.choice(_MIXED) for _ in range(rng.randint(1, 40))) for _ in range(20000)]
+    texts += ["İstanbul'da çok güzel", "Straße und Fuß", "l’app ne marche pas du tout", "ŉ ok"]
+    for text in texts:
+        assert lingua_key(text) == " ".join(re.findall(r"[^\W\d_]+", text.lower())), text
+        assert stopword_hint(text) == _general_hint(text), text
+    # the detector's own one-pass checks give what the separate functions give
+    texts += [SAMPLES[lang] for lang in SAMPLES] + ["I don't want to wait any longer for this"]
+    detector = LinguaDetector(parallel=False)
+    asked: list[str] = []
+    detector._memo[False] = detector._memo[True] = _Spy(asked)  # type: ignore[assignment]
+    detector.detect(texts)
+    expected = [
+        lingua_key(t)
+        for t in map(prepare, texts)
+        if (counts := latin_letters(t))[0] >= 12
+        and counts[1] * 2 >= counts[0]
+        and stopword_hint(t) is None
+    ]
+    assert sorted(asked) == sorted(expected)
+
+
+class _Spy(dict):  # type: ignore[type-arg]
+    """A memo that answers every key (and records what was looked up)."""
+
+    def __init__(self, asked: list[str]) -> None:
+        super().__init__()
+        self.asked = asked
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.append(str(key))
+        return True
+
+    def __getitem__(self, key: str) -> None:
+        return None
 
 
 def test_texts_lingua_reads_alike_are_asked_once() -> None:
