@@ -8,9 +8,46 @@ import re
 import unicodedata
 from typing import Any
 
+#: The Latin blocks (U+0000-U+024F, U+1E00-U+1EFF) and the apostrophe ’: what most texts are
+#: written in, and where a character class of ranges replaces a test of Unicode categories.
+_LATIN_BLOCKS = (*range(0x250), *range(0x1E00, 0x1F00), 0x2019)
+#: A character outside them.
+OUTSIDE_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff\u2019]")
+
+
+def latin_only(text: str) -> bool:
+    """Whether every character of ``text`` is in the Latin blocks (or is ’)."""
+    return text.isascii() or OUTSIDE_LATIN.search(text) is None
+
+
+def latin_class(char: str) -> str:
+    """The characters of the Latin blocks that the one-character expression ``char`` matches,
+    as the inside of a character class (ranges of them).
+
+    On a text where :func:`latin_only` holds, ``[<class>]`` matches what ``char`` matches, and
+    two to four times faster when ``char`` tests Unicode categories (``\\w``, ``\\d``): Python's
+    expressions look a range up in a table, a category in the Unicode database.
+    """
+    one = re.compile(char)
+    codes = [code for code in _LATIN_BLOCKS if one.fullmatch(chr(code))]
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+#: The characters of words (letters and digits: ``[^\\W_]``) of the Latin blocks.
+LATIN_ALNUM = latin_class(r"[^\W_]")
+#: The letters (``[^\\W\\d_]``) of the Latin blocks.
+LATIN_LETTERS = latin_class(r"[^\W\d_]")
+
 _MENTION = re.compile(r"(?<![\w@])@\w+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_LATIN_WORD = re.compile(f"[{LATIN_ALNUM}]+")
 _SPACE = re.compile(r"\s+")
 
 
@@ -29,7 +66,8 @@ def normalize_for_duplicates(text: str) -> str:
         text = _URL.sub(" ", text)
     if "@" in text:
         text = _MENTION.sub(" ", text)
-    return " ".join(_WORD.findall(text.casefold()))
+    folded = text.casefold()
+    return " ".join((_LATIN_WORD if latin_only(folded) else _WORD).findall(folded))
 
 
 def fingerprint(normalized: str) -> int | None:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
+from console.textutil import LATIN_LETTERS, latin_only
 from console.triage.lexicon import SUPPORTED_LANGUAGES, lexicon
 
 HINT_MIN_HITS = 3
@@ -40,30 +41,10 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
-def _latin_class() -> str:
-    """The characters of the Latin blocks (U+0000-U+024F, U+1E00-U+1EFF) that ``[^\\W\\d_]``
-    matches, as the inside of a character class (ranges of them)."""
-    codes = [
-        code
-        for code in (*range(0x250), *range(0x1E00, 0x1F00))
-        if re.fullmatch(r"[^\W\d_]", chr(code))
-    ]
-    ranges: list[list[int]] = []
-    for code in codes:
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
-
-
-# The same expressions for texts written in the Latin blocks only (with ’ for the tokens),
-# which check each character against a few ranges instead of its Unicode category: the same
-# matches, three times faster. Texts with any other character use the general ones.
-_LATIN = _latin_class()
-_OUTSIDE_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff\u2019]")
-_LATIN_LETTERS = re.compile(f"[{_LATIN}]+")
-_LATIN_TOKEN = re.compile(f"[{_LATIN}]+(?:['’][{_LATIN}]+)*")
+# The same expressions for texts written in the Latin blocks only (console.textutil.latin_only):
+# the same matches, three times faster. Texts with any other character use the general ones.
+_LATIN_LETTERS = re.compile(f"[{LATIN_LETTERS}]+")
+_LATIN_TOKEN = re.compile(f"[{LATIN_LETTERS}]+(?:['’][{LATIN_LETTERS}]+)*")
 #: lingua answers remembered per accuracy mode (then the memo starts again)
 LINGUA_MEMO = 200_000
 
@@ -113,12 +94,12 @@ def stopword_hint(text: str) -> str | None:
     """The language whose function words clearly dominate ``text``, else None."""
     if text.isascii():  # casefold is lower() there, and the whole text can be folded at once
         return _hint_of(_LATIN_TOKEN.findall(text.lower()))
-    return _hint_of(_folded_tokens(text, _OUTSIDE_LATIN.search(text) is None))
+    return _hint_of(_folded_tokens(text, latin_only(text)))
 
 
-def _folded_tokens(text: str, latin_only: bool) -> list[str]:
+def _folded_tokens(text: str, in_latin: bool) -> list[str]:
     """The words of a text beyond ASCII, case-folded, for :func:`_hint_of`."""
-    tokens = (_LATIN_TOKEN if latin_only else _TOKEN).findall(text)
+    tokens = (_LATIN_TOKEN if in_latin else _TOKEN).findall(text)
     return [t.casefold().replace("’", "'") for t in tokens]
 
 
@@ -180,8 +161,8 @@ def lingua_key(text: str) -> str:
     """
     lowered = text.lower()
     # (lower-casing can leave the Latin blocks: "İ" becomes "i" and a combining dot)
-    latin_only = lowered.isascii() or _OUTSIDE_LATIN.search(lowered) is None
-    return " ".join((_LATIN_LETTERS if latin_only else _LETTERS).findall(lowered))
+    in_latin = latin_only(lowered)
+    return " ".join((_LATIN_LETTERS if in_latin else _LETTERS).findall(lowered))
 
 
 class LinguaDetector:
@@ -220,14 +201,14 @@ class LinguaDetector:
                 if hint is None:
                     keyed[i] = " ".join(runs)
             else:
-                latin_only = _OUTSIDE_LATIN.search(text) is None
-                if latin_only:  # every letter is a Latin one
+                in_latin = latin_only(text)
+                if in_latin:  # every letter is a Latin one
                     letters = latin = sum(map(str.isalpha, text))
                 else:
                     letters, latin = latin_letters(text)
                 if letters < self.min_letters or latin * 2 < letters:
                     continue
-                hint = _hint_of(_folded_tokens(text, latin_only)) if self.use_hints else None
+                hint = _hint_of(_folded_tokens(text, in_latin)) if self.use_hints else None
             if hint is not None:
                 results[i] = hint
             elif len(text) >= LOW_ACCURACY_CHARS:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
+from console.textutil import LATIN_ALNUM, latin_only
+
 #: The languages we detect and have word lists for (ISO 639-1).
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "it", "fi", "es", "de", "fr", "pt", "sv")
 
@@ -27,6 +29,8 @@ DEFAULT_VALENCE = 2.0
 #: Distinct words whose valence a lexicon remembers (then it starts again).
 _MEMO_WORDS = 200_000
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+#: _NON_WORD for texts of the Latin blocks only (console.textutil.latin_only), faster
+_LATIN_NON_WORD = re.compile(f"[^{LATIN_ALNUM}]+")
 _PATTERN_NON_WORD = re.compile(r"[^\w*]+", re.UNICODE)
 
 
@@ -63,7 +67,8 @@ def _fold_word(word: str) -> str:
 
 def split_folded(text: str) -> tuple[list[str], list[str]]:
     """(the words of ``text`` casefolded, the same words folded), as :class:`FoldedText` has them."""
-    words = [w for w in _NON_WORD.split(text.casefold()) if w]
+    folded = text.casefold()
+    words = [w for w in (_LATIN_NON_WORD if latin_only(folded) else _NON_WORD).split(folded) if w]
     return words, words if text.isascii() else [_fold_word(w) for w in words]
 
 

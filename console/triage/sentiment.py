@@ -27,9 +27,12 @@ import string
 import threading
 from typing import Any, Protocol
 
+from console.textutil import LATIN_LETTERS, latin_only
 from console.triage.lexicon import SUPPORTED_LANGUAGES, Lexicon, fold, lexicon
 
 _WORD = re.compile(r"[^\W\d_]+|[.,;:!?]", re.UNICODE)
+#: _WORD for texts of the Latin blocks only (console.textutil.latin_only), faster
+_LATIN_WORD = re.compile(f"[{LATIN_LETTERS}]+|[.,;:!?]")
 _BOUNDARY = "|"
 #: Characters above U+2000: the only ones that can be emojis of the table below.
 _HIGH = re.compile("[\u2001-\U0010ffff]")
@@ -59,7 +62,8 @@ def normalize(total: float) -> float:
 
 def lexicon_score(text: str, lex: Lexicon) -> float:
     """The documented VADER-style score of ``text`` with one language's word lists."""
-    originals = [m if m[0].isalpha() else _BOUNDARY for m in _WORD.findall(text)]
+    words = (_LATIN_WORD if latin_only(text) else _WORD).findall(text)
+    originals = [m if m[0].isalpha() else _BOUNDARY for m in words]
     tokens = [fold(t) for t in originals]
     letters = [t for t in originals if len(t) > 1]
     caps_differ = any(t.isupper() for t in letters) and not all(t.isupper() for t in letters)

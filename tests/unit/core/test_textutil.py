@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from console.textutil import fingerprint, normalize_for_duplicates
+from tests.helpers.texts import mixed_texts
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@\w+")
@@ -49,6 +50,12 @@ ODD = [
 @pytest.mark.parametrize("text", ODD)
 def test_odd_texts_normalise_by_the_rule(text: str) -> None:
     assert normalize_for_duplicates(text) == by_the_rule(text)
+
+
+def test_random_texts_of_mixed_scripts_normalise_by_the_rule() -> None:
+    # the fast expression for texts of the Latin blocks, the general one for the others
+    for text in mixed_texts(20000, seed=3):
+        assert normalize_for_duplicates(text) == by_the_rule(text), text
 
 
 def test_the_documented_example() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from console.domain import Channel, Direction, IncomingMessage
 from console.storage import Workspace
 from console.storage.ingest import Ingestor
+from console.textutil import latin_only
 from console.triage.engine import incremental_hook
 from console.triage.language import (
     HINT_MIN_HITS,
@@ -24,8 +24,9 @@ from console.triage.language import (
     prepare,
     stopword_hint,
 )
-from console.triage.lexicon import SUPPORTED_LANGUAGES, lexicon
+from console.triage.lexicon import SUPPORTED_LANGUAGES, lexicon, split_folded
 from console.triage.sentiment import DefaultSentiment, lexicon_score
+from tests.helpers.texts import mixed_texts
 
 SAMPLES = {
     "en": "My parcel was supposed to arrive on Monday but it is still not here",
@@ -130,17 +131,10 @@ def _general_hint(text: str) -> str | None:
 
 
 _GENERAL_TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-# Letters and near-letters of several scripts, digits that \\w takes ("²"), marks, apostrophes
-_MIXED = (
-    list("abcXYZ  '’-_1²½İıßŉÆøæœ€ĳ.!")
-    + [chr(c) for c in (0x301, 0x3B1, 0x416, 0x4E2D)]
-    + [chr(c) for c in (0x1E9E, 0x24F, 0x250, 0x1EFF, 0x1F00, 0x2018)]
-)
 
 
 def test_the_fast_expressions_match_what_the_general_ones_match() -> None:
-    rng = random.Random(8)
-    texts = ["".join(rng.choice(_MIXED) for _ in range(rng.randint(1, 40))) for _ in range(20000)]
+    texts = mixed_texts(20000, seed=8)
     texts += ["İstanbul'da çok güzel", "Straße und Fuß", "l’app ne marche pas du tout", "ŉ ok"]
     for text in texts:
         assert lingua_key(text) == " ".join(re.findall(r"[^\W\d_]+", text.lower())), text
@@ -159,6 +153,34 @@ def test_the_fast_expressions_match_what_the_general_ones_match() -> None:
         and stopword_hint(t) is None
     ]
     assert sorted(asked) == sorted(expected)
+
+
+def test_the_fast_expressions_of_words_and_sentiment_match_the_general_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from console.triage import lexicon as lexicon_module
+    from console.triage import sentiment as sentiment_module
+
+    texts = mixed_texts(10000, seed=9) + [SAMPLES[lang] for lang in SAMPLES]
+    texts += ["NON funziona più!!! Ma davvero, è pessimo", "ÄRGERLICH, gar nicht gut"]
+    lexicons = [lexicon(lang) for lang in ("it", "de", "fi")]
+
+    def results() -> list[object]:
+        return [
+            (split_folded(text), [lexicon_score(text, lex) for lex in lexicons]) for text in texts
+        ]
+
+    pairs = [
+        (sentiment_module._LATIN_WORD, sentiment_module._WORD),
+        (lexicon_module._LATIN_NON_WORD, lexicon_module._NON_WORD),
+    ]
+    for text in filter(latin_only, texts):
+        for fast_expression, general in pairs:
+            assert fast_expression.findall(text) == general.findall(text), text
+    fast = results()
+    monkeypatch.setattr(lexicon_module, "_LATIN_NON_WORD", lexicon_module._NON_WORD)
+    monkeypatch.setattr(sentiment_module, "_LATIN_WORD", sentiment_module._WORD)
+    assert fast == results()
 
 
 class _Spy(dict):  # type: ignore[type-arg]
