@@ -192,6 +192,8 @@ def repeat_flag(window: Sequence[Start], message_ids: Sequence[int] = ()) -> Fla
 
 _BANGS = re.compile(r"!\s*!\s*!")
 _CAPS_WORD = re.compile(r"\b[^\W\d_a-z]{4,}\b")
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LOWER = bytes(range(ord("a"), ord("z") + 1))
 
 
 #: Texts whose shouting and escalation terms are remembered (each a pure function of the text and
@@ -204,14 +206,23 @@ TEXT_MEMO = 65_536
 def shouting(text: str) -> tuple[bool, bool]:
     """(written in capitals, "!!!") for one message; mentions and links are ignored."""
     cleaned = prepare(text)
-    upper = sum(map(str.isupper, cleaned))
-    if upper < 4:
-        return False, bool(_BANGS.search(text))
-    cased = upper + sum(map(str.islower, cleaned))
+    bangs = "!" in text and _BANGS.search(text) is not None
+    if cleaned.isascii():
+        # the capitals and small letters of ASCII are A-Z and a-z: bytes.translate counts them
+        raw = cleaned.encode("ascii")
+        upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
+        if upper < 4:
+            return False, bangs
+        cased = upper + len(raw) - len(raw.translate(None, _ASCII_LOWER))
+    else:
+        upper = sum(map(str.isupper, cleaned))
+        if upper < 4:
+            return False, bangs
+        cased = upper + sum(map(str.islower, cleaned))
     caps = (cased >= 12 and upper >= 0.7 * cased) or (
         len(_CAPS_WORD.findall(cleaned)) >= 3 and upper >= 0.3 * cased
     )
-    return caps, bool(_BANGS.search(text))
+    return caps, bangs
 
 
 @functools.lru_cache(maxsize=TEXT_MEMO)

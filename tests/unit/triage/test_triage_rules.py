@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+import re
+import string
 
 import pytest
 
@@ -12,6 +14,7 @@ from console.domain import Direction, FlagKind
 from console.textutil import fingerprint, normalize_for_duplicates
 from console.triage.duplicates import DupPost, components, loose_signature
 from console.triage.flagbits import FLAG_BITS, kinds_of, mask_of
+from console.triage.language import prepare
 from console.triage.rules import (
     UNANSWERED,
     Clocked,
@@ -31,6 +34,7 @@ from console.triage.rules import (
     urgency,
 )
 from console.triage.settings import TriageSettings
+from tests.helpers.texts import mixed_texts
 
 S = TriageSettings()
 T0 = 1_700_000_000
@@ -174,6 +178,33 @@ def test_shouting_needs_capitals_or_three_exclamation_marks() -> None:
     assert shouting("@Brand WHERE IS MY PARCEL YOU PROMISED") == (True, False)
     assert shouting("where is it!!!") == (False, True)
     assert shouting("My UPS parcel and DM me, thanks") == (False, False)
+
+
+def _shouting_by_the_rule(text: str) -> tuple[bool, bool]:
+    """shouting() written plainly, counting with str.isupper/islower (the reference)."""
+    cleaned = prepare(text)
+    upper = sum(map(str.isupper, cleaned))
+    cased = upper + sum(map(str.islower, cleaned))
+    words = re.findall(r"\b[^\W\d_a-z]{4,}\b", cleaned)
+    caps = upper >= 4 and (
+        (cased >= 12 and upper >= 0.7 * cased) or (len(words) >= 3 and upper >= 0.3 * cased)
+    )
+    return caps, re.search(r"!\s*!\s*!", text) is not None
+
+
+def test_shouting_counts_capitals_as_the_plain_rule_does() -> None:
+    rng = random.Random(6)
+    letters = string.ascii_uppercase * 3 + string.ascii_lowercase + "  !1"
+    texts = [
+        *mixed_texts(20000, seed=6, longest=30),
+        *("".join(rng.choice(letters) for _ in range(rng.randint(4, 24))) for _ in range(5000)),
+        "WHERE IS MY PARCEL!!!",
+        "ÇA NE MARCHE PAS",
+        "ok ok ok ! ! !",
+        "MY ORDER, MY MONEY, MY TIME",
+    ]
+    for text in texts:
+        assert shouting.__wrapped__(text) == _shouting_by_the_rule(text), text
 
 
 def test_one_weak_signal_does_not_flag() -> None:
