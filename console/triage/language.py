@@ -36,6 +36,11 @@ HINT_RATIO = 3.0
 LOW_ACCURACY_CHARS = 120
 
 _STRIP = re.compile(r"(?:https?://|www\.)\S+|(?<![\w@])@\w+", re.IGNORECASE)
+#: _STRIP for ASCII texts, with ASCII's classes (\\s of str also takes \\x1c-\\x1f there)
+_ASCII_STRIP = re.compile(
+    r"(?:https?://|www\.)[^\t\n\x0b\x0c\r\x1c-\x1f ]+|(?<![A-Za-z0-9_@])@[A-Za-z0-9_]+",
+    re.IGNORECASE | re.ASCII,
+)
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -60,7 +65,7 @@ def prepare(text: str) -> str:
     """The text without links, @mentions and hashtag signs (they say nothing of the language)."""
     # Most texts have neither a link nor a mention: skip the expression for them.
     if "@" in text or "://" in text or "www." in text.lower():
-        text = _STRIP.sub(" ", text)
+        text = (_ASCII_STRIP if text.isascii() else _STRIP).sub(" ", text)
     return text.replace("#", " ").strip()
 
 

@@ -192,6 +192,8 @@ def repeat_flag(window: Sequence[Start], message_ids: Sequence[int] = ()) -> Fla
 
 _BANGS = re.compile(r"!\s*!\s*!")
 _CAPS_WORD = re.compile(r"\b[^\W\d_a-z]{4,}\b")
+#: _CAPS_WORD for ASCII texts: there \\w and \\b mean the same with re.ASCII, and the class is A-Z
+_ASCII_CAPS_WORD = re.compile(r"\b[A-Z]{4,}\b", re.ASCII)
 _ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
 _ASCII_LOWER = bytes(range(ord("a"), ord("z") + 1))
 
@@ -207,7 +209,8 @@ def shouting(text: str) -> tuple[bool, bool]:
     """(written in capitals, "!!!") for one message; mentions and links are ignored."""
     cleaned = prepare(text)
     bangs = "!" in text and _BANGS.search(text) is not None
-    if cleaned.isascii():
+    ascii_only = cleaned.isascii()
+    if ascii_only:
         # the capitals and small letters of ASCII are A-Z and a-z: bytes.translate counts them
         raw = cleaned.encode("ascii")
         upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
@@ -220,7 +223,8 @@ def shouting(text: str) -> tuple[bool, bool]:
             return False, bangs
         cased = upper + sum(map(str.islower, cleaned))
     caps = (cased >= 12 and upper >= 0.7 * cased) or (
-        len(_CAPS_WORD.findall(cleaned)) >= 3 and upper >= 0.3 * cased
+        upper >= 0.3 * cased
+        and len((_ASCII_CAPS_WORD if ascii_only else _CAPS_WORD).findall(cleaned)) >= 3
     )
     return caps, bangs
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import random
 import re
+import string
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -181,6 +183,17 @@ def test_the_fast_expressions_of_words_and_sentiment_match_the_general_ones(
     monkeypatch.setattr(lexicon_module, "_LATIN_NON_WORD", lexicon_module._NON_WORD)
     monkeypatch.setattr(sentiment_module, "_LATIN_WORD", sentiment_module._WORD)
     assert fast == results()
+
+
+def test_links_and_mentions_are_stripped_from_ascii_texts_as_the_general_expression_does() -> None:
+    from console.triage.language import _STRIP
+
+    rng = random.Random(2)
+    parts = [*string.ascii_letters, *string.digits, *" \t\n\x1c\x1f@#._:/!-"]
+    parts += ["http://", "https://", "www.", "WWW.", "HTTPS://", "@Brand", "a@b", "é", "İ"]
+    for _ in range(30000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 25)))
+        assert prepare.__wrapped__(text) == _STRIP.sub(" ", text).replace("#", " ").strip(), text
 
 
 class _Spy(dict):  # type: ignore[type-arg]
