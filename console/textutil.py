@@ -46,6 +46,11 @@ LATIN_LETTERS = latin_class(r"[^\W\d_]")
 
 _MENTION = re.compile(r"(?<![\w@])@\w+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# Their twins for ASCII texts, with ASCII's classes (str's \s also takes \x1c-\x1f there)
+_ASCII_MENTION = re.compile(r"(?<![A-Za-z0-9_@])@[A-Za-z0-9_]+")
+_ASCII_URL = re.compile(
+    r"(?:https?://|www\.)[^\t\n\x0b\x0c\r\x1c-\x1f ]+", re.IGNORECASE | re.ASCII
+)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _LATIN_WORD = re.compile(f"[{LATIN_ALNUM}]+")
 _SPACE = re.compile(r"\s+")
@@ -62,10 +67,11 @@ def normalize_for_duplicates(text: str) -> str:
     mentions are only searched for in texts that can hold them.
     """
     text = unicodedata.normalize("NFKC", text)
+    ascii_only = text.isascii()
     if "://" in text or "www." in text.lower():
-        text = _URL.sub(" ", text)
+        text = (_ASCII_URL if ascii_only else _URL).sub(" ", text)
     if "@" in text:
-        text = _MENTION.sub(" ", text)
+        text = (_ASCII_MENTION if ascii_only else _MENTION).sub(" ", text)
     folded = text.casefold()
     return " ".join((_LATIN_WORD if latin_only(folded) else _WORD).findall(folded))
 

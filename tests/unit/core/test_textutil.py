@@ -9,7 +9,9 @@ old and new messages would stop matching as duplicates.
 from __future__ import annotations
 
 import csv
+import random
 import re
+import string
 import unicodedata
 from pathlib import Path
 
@@ -55,6 +57,15 @@ def test_odd_texts_normalise_by_the_rule(text: str) -> None:
 def test_random_texts_of_mixed_scripts_normalise_by_the_rule() -> None:
     # the fast expression for texts of the Latin blocks, the general one for the others
     for text in mixed_texts(20000, seed=3):
+        assert normalize_for_duplicates(text) == by_the_rule(text), text
+
+
+def test_random_ascii_texts_with_links_and_mentions_normalise_by_the_rule() -> None:
+    rng = random.Random(4)
+    parts = [*string.ascii_letters, *string.digits, *" \t\n\x1c\x1f@#._:/!-"]
+    parts += ["http://", "https://", "www.", "WWW.", "HTTPS://", "@Brand", "a@b"]
+    for _ in range(30000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 25)))
         assert normalize_for_duplicates(text) == by_the_rule(text), text
 
 
