@@ -53,8 +53,6 @@ _CHANNELS = ", ".join(c.value for c in Channel)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _CHANNEL_BY_NAME = {c.value: c for c in Channel}
-#: author_name, customer, subject, to, language: optional strings, cleaned and stripped.
-_OPTIONAL_STRINGS = ("author_name", "customer", "subject", "to", "language")
 
 
 #: msgspec's JSON decoder: the same values as ``json.loads`` for what both read, about three
@@ -180,14 +178,16 @@ def _fast_record(obj: dict[str, Any], damaged: bool) -> IncomingMessage | None:
     if followers is not None and (type(followers) is not int or followers < 0):
         return None
     in_reply_to, thread = get("in_reply_to"), get("thread")
-    optional = [get(name) for name in _OPTIONAL_STRINGS]
-    if not all(v is None or type(v) is str for v in (in_reply_to, thread, *optional)):
-        return None
+    optional = (get("author_name"), get("customer"), get("subject"), get("to"), get("language"))
+    for value in (in_reply_to, thread, *optional):
+        if value is not None and type(value) is not str:
+            return None
     author_name, customer, subject, to, language = (
         None if v is None else (clean_text(v).strip() or None) for v in optional
     )
-    extra: dict[str, Any] = dict(given or {})
-    extra.update({k: v for k, v in obj.items() if k not in KNOWN_FIELDS})
+    extra: dict[str, Any] = dict(given) if given else {}
+    if obj.keys() - KNOWN_FIELDS:  # fields of its own: into extra, in their order
+        extra.update({k: v for k, v in obj.items() if k not in KNOWN_FIELDS})
     if damaged:
         extra[INVALID_UTF8] = True
     email = channel == Channel.EMAIL
