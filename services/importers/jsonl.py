@@ -74,6 +74,9 @@ def loads(text: str) -> Any:
         return json.loads(text)
 
 
+_UNREAD = object()
+
+
 class _Invalid(Exception):
     """A line that cannot become a message; the text is the reason shown to the user."""
 
@@ -112,20 +115,29 @@ class JsonlParser:
 
 def parse_line(raw: bytes, *, first: bool = False) -> IncomingMessage:
     """One message from one line; raises ``_Invalid`` with the reason when it cannot."""
-    try:
-        text = raw.decode("utf-8")
-        damaged = False
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", "replace")
-        damaged = True
-    if first:
-        text = text.lstrip("\ufeff")
-    try:
-        obj = loads(text)
-    except json.JSONDecodeError as exc:
-        raise _Invalid(f"not JSON: {exc.msg} (column {exc.colno})") from None
-    except RecursionError:
-        raise _Invalid("not JSON: nested too deeply") from None
+    obj: Any = _UNREAD
+    damaged = False
+    if not first:  # (a first line may start with a byte order mark)
+        # msgspec reads the bytes themselves when they are valid UTF-8 and JSON it reads (no
+        # string of the line made first); anything else takes the way below, which decides.
+        try:
+            obj = _DECODE(raw)
+        except (msgspec.DecodeError, RecursionError):
+            pass
+    if obj is _UNREAD:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", "replace")
+            damaged = True
+        if first:
+            text = text.lstrip("\ufeff")
+        try:
+            obj = loads(text)
+        except json.JSONDecodeError as exc:
+            raise _Invalid(f"not JSON: {exc.msg} (column {exc.colno})") from None
+        except RecursionError:
+            raise _Invalid("not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise _Invalid(f"not a JSON object but {_kind(obj)}")
     # A lone surrogate can only come from a \\uD8xx-\\uDFxx escape (decoding never makes one):

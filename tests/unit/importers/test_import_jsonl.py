@@ -412,3 +412,31 @@ def test_a_line_nested_too_deeply_is_a_problem_not_a_crash(
     summary = run_import(workspace, path)
     assert summary.added == 1
     assert [(p.line, p.message) for p in summary.problems] == [(2, "not JSON: nested too deeply")]
+
+
+def _outcome(raw: bytes, *, first: bool) -> tuple[str, Any]:
+    from services.importers.jsonl import _Invalid, parse_line
+
+    try:
+        return ("message", parse_line(raw, first=first))
+    except _Invalid as exc:
+        return ("problem", str(exc))
+
+
+def test_lines_read_from_their_bytes_give_what_lines_read_as_text_give() -> None:
+    # Lines after the first are handed to msgspec as bytes; the first (which may carry a byte
+    # order mark) is decoded to text first, the way that decides whenever msgspec refuses.
+    base = json.dumps(record("1", text="héllo 😀"), ensure_ascii=False)
+    lines = [line.encode("utf-8") for line in TRICKY_LINES + REFUSED_LINES]
+    lines += [
+        base.encode("utf-8"),
+        base.encode("utf-8") + b"\r\n",
+        base.replace("héllo", "h\\u00e9llo \\ud800").encode("utf-8"),
+        base.encode("utf-8").replace("é".encode(), b"\xe9"),  # Latin-1, not UTF-8
+        base.encode("utf-8").replace(b'"in"', b'"in" \xff'),  # a bad byte outside a string
+        json.dumps(record("2", followers=10**30, extra={"n": float("nan")})).encode(),
+        json.dumps(record("3", followers="12")).encode(),
+        ("[" * 100_000 + "]" * 100_000).encode(),
+    ]
+    for raw in lines:
+        assert _outcome(raw, first=False) == _outcome(raw, first=True), raw[:80]
